@@ -1,0 +1,303 @@
+"""Typed configuration: server settings, hotlines, schedules, queues and menu flows.
+
+Admins write these as YAML; `ivr.config.loader` turns the YAML into these models and
+reports every problem with its file, line and column. Models are frozen so that a
+loaded configuration can be shared by concurrent calls and swapped atomically on reload.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Digit = Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")]
+NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
+PromptId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")]
+# "09:00-18:00"; an end of 24:00 means midnight at the end of the day.
+TimeRange = Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- server ---------------------------------------------------------------
+
+
+class FastAgiSettings(Strict):
+    bind: str = "127.0.0.1"
+    port: int = Field(4573, ge=0, le=65535)
+    # FastAGI has no authentication: only these hosts (addresses or CIDR networks) may connect.
+    allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    max_sessions: int = Field(2000, ge=1)
+    max_line: int = Field(8192, ge=256)
+    # Bound on the environment block and on replies to commands that return at once.
+    idle_timeout: float = Field(30.0, gt=0)
+    # Bound on media commands (prompts, digit collection) whose length the server cannot know.
+    media_timeout: float = Field(600.0, gt=0)
+
+
+class AmiSettings(Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "ivr"
+    secret: str = ""
+    reconnect_min: float = Field(0.5, gt=0)
+    reconnect_max: float = Field(30.0, gt=0)
+
+
+class StoreSettings(Strict):
+    # Relative paths are resolved against the configuration directory.
+    sqlite_path: Path = Path("var/calls.sqlite")
+
+
+class PrivacySettings(Strict):
+    # full: store as received; mask: keep the last 4 digits; hash: salted SHA-256.
+    caller_number: Literal["full", "mask", "hash"] = "mask"
+    hash_salt: str = ""
+
+
+class PromptSettings(Strict):
+    # Where `ivr check` looks for prompt files: <local_dir>/<language>/<prompt id>.<ext>
+    local_dir: Path = Path("../prompts/sounds")
+    # The same tree as Asterisk sees it; STREAM FILE gets <asterisk_dir>/<language>/<prompt id>.
+    asterisk_dir: str = "/var/lib/asterisk/sounds/ivr"
+    formats: tuple[str, ...] = ("wav", "ulaw", "alaw", "gsm", "sln", "g722")
+
+
+class ServerConfig(Strict):
+    fastagi: FastAgiSettings = FastAgiSettings()
+    ami: AmiSettings = AmiSettings()
+    store: StoreSettings = StoreSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    prompts: PromptSettings = PromptSettings()
+    pidfile: Path = Path("var/ivr.pid")
+
+
+# --- hotlines, languages, schedules, queues ----------------------------------
+
+
+class Language(Strict):
+    # Asterisk's language code for SAY NUMBER/DIGITS/DATE (CHANNEL(language)).
+    asterisk: str
+    name: str = ""
+
+
+class RecordingSettings(Strict):
+    enabled: bool = True
+    # Placeholders: {hotline} {uniqueid} {call_id} {date} (YYYYMMDD) {time} (HHMMSS) {caller}
+    filename: str = "{hotline}/{date}/{uniqueid}.wav"
+    # MixMonitor options; b = only record while bridged is NOT wanted for a hotline that
+    # records the IVR too, so the default records everything.
+    options: str = ""
+
+
+class Hotline(Strict):
+    name: str
+    language: str
+    languages: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    flow: str
+    entry: NodeId | None = None
+    recording_notice: PromptId | None = "recording-notice"
+    recording: RecordingSettings = RecordingSettings()
+
+
+class Holiday(Strict):
+    date: dt.date
+    until: dt.date | None = None
+    name: str = ""
+    # Open hours on that day (e.g. a half day); empty means closed all day.
+    hours: tuple[TimeRange, ...] = ()
+
+
+class WorkingDay(Strict):
+    """A day that is open although the weekly plan says closed (e.g. a make-up working Saturday)."""
+
+    date: dt.date
+    hours: tuple[TimeRange, ...]
+    name: str = ""
+
+
+class Schedule(Strict):
+    timezone: str | None = None  # defaults to the hotline's
+    # keys: mon tue wed thu fri sat sun, or ranges like mon-fri; values: open ranges
+    weekly: dict[str, tuple[TimeRange, ...]]
+    holidays: tuple[Holiday, ...] = ()
+    working_days: tuple[WorkingDay, ...] = ()
+
+
+class QueueTarget(Strict):
+    """A named routing target. Until the ACD takes over, the call moves to this dialplan place."""
+
+    context: str = "ivr-queue"
+    extension: str | None = None  # defaults to the queue name
+    timeout: int = Field(300, ge=1)  # max wait in Asterisk's Queue(), seconds
+
+
+class Directory(Strict):
+    languages: dict[str, Language]
+    hotlines: dict[str, Hotline]
+    schedules: dict[str, Schedule] = {}
+    queues: dict[str, QueueTarget] = {}
+
+
+# --- menu flows ----------------------------------------------------------------
+
+
+class RetryPolicy(Strict):
+    prompt: PromptId | None = None
+    retries: int = Field(2, ge=0, le=10)  # re-asks before `then`
+    then: NodeId
+
+
+class PlayNode(Strict):
+    type: Literal["play"]
+    prompts: tuple[PromptId, ...]
+    next: NodeId
+
+
+class MenuNode(Strict):
+    type: Literal["menu"]
+    prompts: tuple[PromptId, ...]
+    options: dict[Digit, NodeId]
+    timeout: float = Field(5.0, gt=0, le=60)
+    no_input: RetryPolicy
+    invalid: RetryPolicy
+    back: bool = False  # "*" returns to the menu the caller came from
+    repeat: Literal["#", "9"] | None = None
+    operator: NodeId | None = None  # reached with "0"
+
+
+class LanguageNode(Strict):
+    type: Literal["language"]
+    prompts: tuple[PromptId, ...]
+    options: dict[Digit, str]  # digit -> language key
+    timeout: float = Field(5.0, gt=0, le=60)
+    retries: int = Field(1, ge=0, le=10)
+    next: NodeId  # also taken, in the hotline's language, when the caller chooses nothing
+
+
+class HoursNode(Strict):
+    type: Literal["hours"]
+    schedule: str
+    open: NodeId
+    closed: NodeId
+
+
+class CollectNode(Strict):
+    """Collect digits into a call variable (account number, order id...)."""
+
+    type: Literal["collect"]
+    prompts: tuple[PromptId, ...]
+    variable: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    min_digits: int = Field(1, ge=1)
+    max_digits: int = Field(20, ge=1, le=64)
+    timeout: float = Field(5.0, gt=0, le=60)  # per digit, after the prompt
+    invalid: RetryPolicy
+    next: NodeId
+
+
+class HttpRequest(Strict):
+    method: Literal["GET", "POST"] = "GET"
+    # {name} placeholders take call variables (collected digits, caller, hotline, language).
+    url: str
+    params: dict[str, str] = {}
+    json_body: dict[str, Any] | None = Field(None, alias="json")
+    headers: dict[str, str] = {}
+    timeout: float = Field(3.0, gt=0, le=30)
+
+
+class Condition(Strict):
+    field: str  # dotted path into the JSON answer
+    equals: Any = None
+    in_: tuple[Any, ...] | None = Field(None, alias="in")
+    exists: bool | None = None
+    gt: float | None = None
+    lt: float | None = None
+
+
+class SayItem(Strict):
+    """One thing spoken to the caller; exactly one field is set."""
+
+    prompt: PromptId | None = None
+    digits: str | None = None  # template, e.g. "{order_id}" or "{answer.tracking}"
+    number: str | None = None
+    date: str | None = None  # ISO date or epoch seconds
+    # choose a prompt by a value of the answer
+    prompt_by: str | None = None
+    prompts: dict[str, PromptId] = {}
+    default_prompt: PromptId | None = None
+
+
+class LookupBranch(Strict):
+    when: Condition | None = None  # None: always matches (put last)
+    say: tuple[SayItem, ...] = ()
+    next: NodeId
+
+
+class LookupNode(Strict):
+    type: Literal["lookup"]
+    request: HttpRequest
+    wait_prompt: PromptId | None = None
+    branches: tuple[LookupBranch, ...]
+    on_failure: NodeId  # timeout, connection error, non-2xx, invalid JSON, no branch matched
+    self_service: bool = True  # a matched branch counts as the caller served without an agent
+
+
+class GotoNode(Strict):
+    type: Literal["goto"]
+    target: NodeId
+
+
+class QueueNode(Strict):
+    type: Literal["queue"]
+    queue: str
+    prompts: tuple[PromptId, ...] = ()
+
+
+class TransferNode(Strict):
+    type: Literal["transfer"]
+    extension: str
+    context: str = "ivr-transfer"
+    prompts: tuple[PromptId, ...] = ()
+
+
+class VoicemailNode(Strict):
+    type: Literal["voicemail"]
+    mailbox: str
+    context: str = "ivr-voicemail"
+    prompts: tuple[PromptId, ...] = ()
+
+
+class HangupNode(Strict):
+    type: Literal["hangup"]
+    prompts: tuple[PromptId, ...] = ()
+
+
+Node = Annotated[
+    Union[
+        PlayNode,
+        MenuNode,
+        LanguageNode,
+        HoursNode,
+        CollectNode,
+        LookupNode,
+        GotoNode,
+        QueueNode,
+        TransferNode,
+        VoicemailNode,
+        HangupNode,
+    ],
+    Field(discriminator="type"),
+]
+
+
+class Flow(Strict):
+    version: str | None = None  # label shown in reports; the file hash is used when absent
+    start: NodeId
+    nodes: dict[NodeId, Node]
