@@ -105,6 +105,10 @@ class Hotline(Strict):
     entry: NodeId | None = None
     recording_notice: PromptId | None = "recording-notice"
     recording: RecordingSettings = RecordingSettings()
+    # Where a caller goes when the controller fails mid-call (a queue name), so that an
+    # error never drops the call.
+    fallback_queue: str | None = None
+    error_prompt: PromptId | None = None
 
 
 class Holiday(Strict):

@@ -1,0 +1,45 @@
+"""A configuration problem: where it is and what was expected."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ivr.config.yamlsource import Mark, Path, format_path
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str  # relative to the configuration directory, e.g. "flows/main.yaml"
+    line: int  # 1-based; 0 when the problem concerns the whole file
+    column: int  # 1-based; 0 when the problem concerns the whole file
+    message: str  # "<dotted path>: what is wrong (expected ...)"
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+    @classmethod
+    def at(cls, mark: Mark, path: Path, message: str) -> Problem:
+        where = format_path(path)
+        return cls(mark.file, mark.line, mark.column, f"{where}: {message}" if where else message)
+
+    @classmethod
+    def whole_file(cls, file: str, message: str) -> Problem:
+        return cls(file, 0, 0, message)
+
+
+def one_of(choices: Iterable[str], given: str | None = None, limit: int = 20) -> str:
+    """`expected one of: a, b, c` (with a `did you mean` when one is close to `given`)."""
+    names = sorted(set(choices))
+    if not names:
+        return "none are defined"
+    shown = ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+    text = f"expected one of: {shown}"
+    if given is not None:
+        close = difflib.get_close_matches(given, names, n=1, cutoff=0.6)
+        if close:
+            text = f"did you mean {close[0]!r}? {text}"
+    return text

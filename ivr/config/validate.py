@@ -1,0 +1,572 @@
+"""Semantic checks over validated models: references, reachability, clashes, hours, prompts.
+
+Pure functions: they read the models, the source maps (for file:line:column) and a
+`PromptIndex` the loader builds from the prompt directory; they return Problems.
+"""
+
+from __future__ import annotations
+
+import string
+import zoneinfo
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from ivr.config import hours
+from ivr.config.models import (
+    CollectNode,
+    Directory,
+    Flow,
+    GotoNode,
+    HangupNode,
+    Hotline,
+    HoursNode,
+    LanguageNode,
+    LookupNode,
+    MenuNode,
+    Node,
+    PlayNode,
+    QueueNode,
+    Schedule,
+    TransferNode,
+    VoicemailNode,
+)
+from ivr.config.problems import Problem, one_of
+from ivr.config.yamlsource import Path, SourceMap
+
+TERMINAL = (QueueNode, TransferNode, VoicemailNode, HangupNode)
+RECORDING_PLACEHOLDERS = frozenset({"hotline", "uniqueid", "call_id", "date", "time", "caller"})
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectoryInput:
+    """hotlines.yaml: the model (possibly partial when some entries failed) and its keys."""
+
+    directory: Directory
+    src: SourceMap
+    # Every key written in the file, valid or not, so that a broken entry does not also
+    # show up as "unknown" wherever it is referred to.
+    languages: frozenset[str]
+    schedules: frozenset[str]
+    queues: frozenset[str]
+
+
+@dataclass(frozen=True)
+class FlowInput:
+    name: str
+    flow: Flow  # when not `complete`, only the nodes that passed the schema
+    src: SourceMap
+    node_ids: frozenset[str]  # every node id written in the file
+    complete: bool
+
+
+@dataclass(frozen=True)
+class PromptFile:
+    shown: str  # path as shown to admins, relative to the config dir
+    problem: str | None = None  # why Asterisk cannot play it (WAV format), if so
+
+
+@dataclass(frozen=True)
+class PromptIndex:
+    local_dir: str  # as configured, e.g. ../prompts/sounds
+    formats: tuple[str, ...]
+    found: bool  # the directory exists
+    languages: frozenset[str]  # language directories present
+    files: Mapping[tuple[str, str], PromptFile] = field(default_factory=dict)  # (language, id)
+
+
+# --- flow graph --------------------------------------------------------------------------
+
+
+def edges(node: Node) -> list[tuple[Path, str]]:
+    """Every node reference of a node: (path inside the node, target node id)."""
+    if isinstance(node, PlayNode | LanguageNode):
+        return [(("next",), node.next)]
+    if isinstance(node, MenuNode):
+        out: list[tuple[Path, str]] = [(("options", d), t) for d, t in node.options.items()]
+        out += [(("no_input", "then"), node.no_input.then), (("invalid", "then"), node.invalid.then)]
+        if node.operator is not None:
+            out.append((("operator",), node.operator))
+        return out
+    if isinstance(node, HoursNode):
+        return [(("open",), node.open), (("closed",), node.closed)]
+    if isinstance(node, CollectNode):
+        return [(("invalid", "then"), node.invalid.then), (("next",), node.next)]
+    if isinstance(node, LookupNode):
+        out = [(("branches", i, "next"), b.next) for i, b in enumerate(node.branches)]
+        return out + [(("on_failure",), node.on_failure)]
+    if isinstance(node, GotoNode):
+        return [(("target",), node.target)]
+    return []
+
+
+def prompt_refs(node: Node) -> list[tuple[Path, str]]:
+    """Every prompt a node can play: (path inside the node, prompt id)."""
+    out: list[tuple[Path, str]] = []
+    if not isinstance(node, HoursNode | GotoNode | LookupNode):
+        out += [(("prompts", i), p) for i, p in enumerate(node.prompts)]
+    if isinstance(node, MenuNode):
+        for name, policy in (("no_input", node.no_input), ("invalid", node.invalid)):
+            if policy.prompt is not None:
+                out.append(((name, "prompt"), policy.prompt))
+    if isinstance(node, CollectNode) and node.invalid.prompt is not None:
+        out.append((("invalid", "prompt"), node.invalid.prompt))
+    if isinstance(node, LookupNode):
+        if node.wait_prompt is not None:
+            out.append((("wait_prompt",), node.wait_prompt))
+        for b, branch in enumerate(node.branches):
+            for s, item in enumerate(branch.say):
+                base: Path = ("branches", b, "say", s)
+                if item.prompt is not None:
+                    out.append(((*base, "prompt"), item.prompt))
+                out += [((*base, "prompts", k), p) for k, p in item.prompts.items()]
+                if item.default_prompt is not None:
+                    out.append(((*base, "default_prompt"), item.default_prompt))
+    return out
+
+
+def reachable(flow: Flow, start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        node_id = todo.pop()
+        if node_id in seen or node_id not in flow.nodes:
+            continue
+        seen.add(node_id)
+        todo.extend(target for _, target in edges(flow.nodes[node_id]))
+    return seen
+
+
+def hotline_start(hotline: Hotline, flow: Flow) -> str:
+    return hotline.entry or flow.start
+
+
+def offered_languages(hotline: Hotline) -> tuple[str, ...]:
+    return hotline.languages or (hotline.language,)
+
+
+# --- directory (hotlines.yaml) -------------------------------------------------------------
+
+
+def _timezone_problem(name: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown time zone {name!r} ({hint}expected an IANA name such as Asia/Shanghai or America/New_York)"
+    return None
+
+
+def check_schedule(key: str, schedule: Schedule, src: SourceMap) -> list[Problem]:
+    base: Path = ("schedules", key)
+    problems: list[Problem] = []
+
+    def ranges(path: Path, items: tuple[str, ...]) -> None:
+        for i, text in enumerate(items):
+            try:
+                hours.parse_range(text)
+            except hours.SpecError as exc:
+                problems.append(Problem.at(src.value((*path, i)), (*path, i), str(exc)))
+
+    if schedule.timezone is not None:
+        message = _timezone_problem(schedule.timezone)
+        if message:
+            problems.append(Problem.at(src.value((*base, "timezone")), (*base, "timezone"), message))
+    covered: dict[int, str] = {}
+    for spec, items in schedule.weekly.items():
+        path = (*base, "weekly", spec)
+        try:
+            days = hours.parse_weekdays(spec)
+        except hours.SpecError as exc:
+            problems.append(Problem.at(src.key(path), (*base, "weekly"), str(exc)))
+        else:
+            for day in sorted(days):
+                if day in covered:
+                    problems.append(
+                        Problem.at(
+                            src.key(path),
+                            (*base, "weekly"),
+                            f"{hours.WEEKDAYS[day]} is in both {covered[day]!r} and {spec!r} "
+                            "(expected each weekday in one entry)",
+                        )
+                    )
+                    break
+                covered[day] = spec
+        ranges(path, items)
+    holiday_days: dict[object, int] = {}
+    for i, holiday in enumerate(schedule.holidays):
+        path = (*base, "holidays", i)
+        if holiday.until is not None and holiday.until < holiday.date:
+            problems.append(
+                Problem.at(
+                    src.value((*path, "until")),
+                    (*path, "until"),
+                    f"until {holiday.until} is before date {holiday.date} (expected a date on or after it)",
+                )
+            )
+        ranges((*path, "hours"), holiday.hours)
+        if holiday.until is not None and holiday.until >= holiday.date:
+            for n in range((holiday.until - holiday.date).days + 1):
+                holiday_days.setdefault(holiday.date.fromordinal(holiday.date.toordinal() + n), i)
+        else:
+            holiday_days.setdefault(holiday.date, i)
+    for i, working in enumerate(schedule.working_days):
+        path = (*base, "working_days", i)
+        ranges((*path, "hours"), working.hours)
+        if not working.hours:
+            problems.append(
+                Problem.at(src.value((*path, "hours")), (*path, "hours"), "no open hours (expected at least one range)")
+            )
+        if working.date in holiday_days:
+            problems.append(
+                Problem.at(
+                    src.value((*path, "date")),
+                    (*path, "date"),
+                    f"{working.date} is also a holiday (holidays[{holiday_days[working.date]}]); "
+                    "expected a working day outside every holiday",
+                )
+            )
+    return problems
+
+
+def check_directory(d: DirectoryInput, flow_files: Iterable[str]) -> list[Problem]:
+    """hotlines.yaml on its own: languages, time zones, schedules, queues, flow files."""
+    directory, src = d.directory, d.src
+    flows = sorted(flow_files)
+    problems: list[Problem] = []
+
+    def at(path: Path, message: str) -> None:
+        problems.append(Problem.at(src.value(path), path, message))
+
+    def language(path: Path, key: str) -> None:
+        if key not in d.languages:
+            at(path, f"unknown language {key!r} ({one_of(d.languages, key)}; languages are defined under languages:)")
+
+    for number, hotline in directory.hotlines.items():
+        base: Path = ("hotlines", number)
+        language((*base, "language"), hotline.language)
+        for i, key in enumerate(hotline.languages):
+            language((*base, "languages", i), key)
+        if hotline.languages and hotline.language not in hotline.languages:
+            at(
+                (*base, "language"),
+                f"default language {hotline.language!r} is not one of the hotline's languages "
+                f"({one_of(hotline.languages)})",
+            )
+        message = _timezone_problem(hotline.timezone)
+        if message:
+            at((*base, "timezone"), message)
+        if hotline.flow not in flows:
+            at(
+                (*base, "flow"),
+                f"flow {hotline.flow!r} not found: no file flows/{hotline.flow}.yaml ({one_of(flows, hotline.flow)})",
+            )
+        if hotline.fallback_queue is not None and hotline.fallback_queue not in d.queues:
+            at((*base, "fallback_queue"), f"unknown queue {hotline.fallback_queue!r} ({one_of(d.queues, hotline.fallback_queue)})")
+        try:
+            names = {f for _, f, _, _ in string.Formatter().parse(hotline.recording.filename) if f is not None}
+        except ValueError as exc:
+            at((*base, "recording", "filename"), f"invalid file name pattern: {exc}")
+        else:
+            for name in sorted(names - RECORDING_PLACEHOLDERS):
+                at(
+                    (*base, "recording", "filename"),
+                    f"unknown placeholder {{{name}}} ({one_of(RECORDING_PLACEHOLDERS, name)})",
+                )
+    for key, schedule in directory.schedules.items():
+        problems += check_schedule(key, schedule, src)
+    return problems
+
+
+# --- one flow ------------------------------------------------------------------------------
+
+
+def check_flow(f: FlowInput, d: DirectoryInput | None) -> list[Problem]:
+    """One flow file: references, clashes, node settings, schedules and queues it names."""
+    flow, src = f.flow, f.src
+    problems: list[Problem] = []
+
+    def at(path: Path, message: str, key: bool = False) -> None:
+        problems.append(Problem.at(src.key(path) if key else src.value(path), path, message))
+
+    def node_ref(path: Path, target: str, what: str = "node") -> None:
+        if target not in f.node_ids:
+            at(path, f"unknown {what} {target!r} ({one_of(f.node_ids, target)})")
+
+    node_ref(("start",), flow.start)
+    for node_id, node in flow.nodes.items():
+        base: Path = ("nodes", node_id)
+        for rel, target in edges(node):
+            node_ref((*base, *rel), target)
+        if isinstance(node, MenuNode):
+            specials = []
+            if node.back:
+                specials.append(("*", "the back key (back: true)"))
+            if node.repeat is not None:
+                specials.append((node.repeat, f"the repeat key (repeat: '{node.repeat}')"))
+            if node.operator is not None:
+                specials.append(("0", "the operator key (operator is set)"))
+            for digit, role in specials:
+                if digit in node.options:
+                    at(
+                        (*base, "options", digit),
+                        f"digit {digit!r} is also {role}; the option would hide it "
+                        "(expected another digit, or remove the special key)",
+                        key=True,
+                    )
+        if isinstance(node, CollectNode) and node.min_digits > node.max_digits:
+            at(
+                (*base, "min_digits"),
+                f"min_digits {node.min_digits} is more than max_digits {node.max_digits} (expected min_digits <= max_digits)",
+            )
+        if isinstance(node, LookupNode):
+            problems += _check_lookup(node, base, src)
+        if d is not None:
+            if isinstance(node, HoursNode) and node.schedule not in d.schedules:
+                at((*base, "schedule"), f"unknown schedule {node.schedule!r} ({one_of(d.schedules, node.schedule)})")
+            if isinstance(node, QueueNode) and node.queue not in d.queues:
+                at((*base, "queue"), f"unknown queue {node.queue!r} ({one_of(d.queues, node.queue)})")
+            if isinstance(node, LanguageNode):
+                for digit, key in node.options.items():
+                    if key not in d.languages:
+                        at((*base, "options", digit), f"unknown language {key!r} ({one_of(d.languages, key)})")
+        for rel, prompt in prompt_refs(node):
+            message = _prompt_id_problem(prompt)
+            if message:
+                at((*base, *rel), message)
+    if f.complete:
+        problems += _check_way_out(f)
+    return problems
+
+
+def _check_lookup(node: LookupNode, base: Path, src: SourceMap) -> list[Problem]:
+    problems: list[Problem] = []
+    if not node.branches:
+        problems.append(
+            Problem.at(src.value((*base, "branches")), (*base, "branches"), "no branches (expected at least one)")
+        )
+    for b, branch in enumerate(node.branches):
+        if branch.when is None and b != len(node.branches) - 1:
+            path: Path = (*base, "branches", b)
+            problems.append(
+                Problem.at(
+                    src.value(path), path, "a branch without `when` matches everything (expected it last)"
+                )
+            )
+        if branch.when is not None:
+            tests = branch.when.model_fields_set & {"equals", "in_", "exists", "gt", "lt"}
+            if not tests:
+                path = (*base, "branches", b, "when")
+                problems.append(
+                    Problem.at(src.value(path), path, "no test (expected one of: equals, in, exists, gt, lt)")
+                )
+        for s, item in enumerate(branch.say):
+            path = (*base, "branches", b, "say", s)
+            chosen = sorted(item.model_fields_set & {"prompt", "digits", "number", "date", "prompt_by"})
+            if len(chosen) != 1:
+                got = ", ".join(chosen) if chosen else "none"
+                problems.append(
+                    Problem.at(
+                        src.value(path),
+                        path,
+                        f"a say item sets {got} (expected exactly one of: prompt, digits, number, date, prompt_by)",
+                    )
+                )
+            elif chosen != ["prompt_by"] and (item.prompts or item.default_prompt is not None):
+                problems.append(
+                    Problem.at(
+                        src.value(path), path, "prompts/default_prompt are only used with prompt_by (expected prompt_by)"
+                    )
+                )
+    return problems
+
+
+def _prompt_id_problem(prompt: str) -> str | None:
+    parts = prompt.split("/")
+    if prompt.startswith("/") or ".." in parts or "" in parts:
+        return f"invalid prompt id {prompt!r} (expected a path inside the prompt directory, without '..' or empty parts)"
+    return None
+
+
+def _check_way_out(f: FlowInput) -> list[Problem]:
+    """Nodes from which no path reaches a queue, transfer, voicemail or hang-up."""
+    flow = f.flow
+    # A reference to a missing node is reported on its own; count it as a way out here.
+    good = {n for n, node in flow.nodes.items() if isinstance(node, TERMINAL)}
+    changed = True
+    while changed:
+        changed = False
+        for node_id, node in flow.nodes.items():
+            if node_id in good:
+                continue
+            if any(t in good or t not in flow.nodes for _, t in edges(node)):
+                good.add(node_id)
+                changed = True
+    problems = []
+    for node_id, node in flow.nodes.items():
+        if node_id not in good:
+            path: Path = ("nodes", node_id)
+            problems.append(
+                Problem.at(
+                    f.src.key(path),
+                    path,
+                    f"no way out: no path from {node.type} node {node_id!r} reaches a queue, transfer, "
+                    "voicemail or hangup node (expected every node to lead to one)",
+                )
+            )
+    return problems
+
+
+# --- hotlines and their flows ----------------------------------------------------------------
+
+
+def check_hotline_flows(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> list[Problem]:
+    """Entries, unreachable nodes, and language choices a hotline does not offer."""
+    problems: list[Problem] = []
+    starts: dict[str, set[str]] = {name: {f.flow.start} for name, f in flows.items()}
+    for number, hotline in d.directory.hotlines.items():
+        f = flows.get(hotline.flow)
+        if f is None:
+            continue
+        if hotline.entry is not None:
+            if hotline.entry in f.flow.nodes:
+                starts[hotline.flow].add(hotline.entry)
+            if hotline.entry not in f.node_ids:
+                path: Path = ("hotlines", number, "entry")
+                problems.append(
+                    Problem.at(
+                        d.src.value(path),
+                        path,
+                        f"unknown node {hotline.entry!r} in flow {hotline.flow!r} ({one_of(f.node_ids, hotline.entry)})",
+                    )
+                )
+        if not f.complete:
+            continue
+        offered = offered_languages(hotline)
+        for node_id in sorted(reachable(f.flow, hotline_start(hotline, f.flow))):
+            node = f.flow.nodes[node_id]
+            if not isinstance(node, LanguageNode):
+                continue
+            for digit, key in node.options.items():
+                if key in d.languages and key not in offered:
+                    path = ("nodes", node_id, "options", digit)
+                    problems.append(
+                        Problem.at(
+                            f.src.value(path),
+                            path,
+                            f"language {key!r} is not offered by hotline {number} "
+                            f"(expected one of its languages: {', '.join(offered)})",
+                        )
+                    )
+    for name, f in flows.items():
+        if not f.complete or any(t not in f.flow.nodes for n in f.flow.nodes.values() for _, t in edges(n)):
+            continue  # with a reference to fix first, "unreachable" would only add noise
+        seen: set[str] = set()
+        for start in starts[name]:
+            seen |= reachable(f.flow, start)
+        for node_id in f.flow.nodes:
+            if node_id not in seen:
+                path = ("nodes", node_id)
+                problems.append(
+                    Problem.at(
+                        f.src.key(path),
+                        path,
+                        f"unreachable node {node_id!r}: no path leads to it from start {f.flow.start!r}"
+                        + (f" or a hotline entry ({', '.join(sorted(starts[name] - {f.flow.start}))})"
+                           if len(starts[name]) > 1 else "")
+                        + " (expected it to be used, or remove it)",
+                    )
+                )
+    return problems
+
+
+# --- prompt files --------------------------------------------------------------------------
+
+
+@dataclass
+class _Need:
+    src: SourceMap
+    path: Path
+    prompt: str
+    hotlines: list[str] = field(default_factory=list)
+
+
+def _needed(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> Iterator[tuple[str, str, _Need]]:
+    """(language, prompt id, where) for every prompt a hotline can play."""
+    needs: dict[tuple[str, str, Path, str], _Need] = {}
+    for number, hotline in d.directory.hotlines.items():
+        refs: list[tuple[SourceMap, str, Path, str]] = []
+        for attr in ("recording_notice", "error_prompt"):
+            prompt = getattr(hotline, attr)
+            if prompt is not None:
+                refs.append((d.src, "hotlines.yaml", ("hotlines", number, attr), prompt))
+        f = flows.get(hotline.flow)
+        if f is not None and f.complete:
+            for node_id in sorted(reachable(f.flow, hotline_start(hotline, f.flow))):
+                for rel, prompt in prompt_refs(f.flow.nodes[node_id]):
+                    refs.append((f.src, f.src.file, ("nodes", node_id, *rel), prompt))
+        for language in offered_languages(hotline):
+            if language not in d.languages:
+                continue
+            for src, file, path, prompt in refs:
+                need = needs.setdefault((language, file, path, prompt), _Need(src, path, prompt))
+                if number not in need.hotlines:
+                    need.hotlines.append(number)
+    for (language, _, _, prompt), need in needs.items():
+        yield language, prompt, need
+
+
+def check_prompts(
+    d: DirectoryInput, flows: Mapping[str, FlowInput], index: PromptIndex, where: tuple[SourceMap, Path]
+) -> list[Problem]:
+    """Every prompt each hotline can play exists in each of its languages, in a playable format.
+
+    `where` is the place of prompts.local_dir (server.yaml) for directory-level problems.
+    """
+    problems: list[Problem] = []
+    dir_src, dir_path = where
+    if not index.found:
+        return [
+            Problem.at(
+                dir_src.value(dir_path),
+                dir_path,
+                f"prompt directory {index.local_dir} not found (expected <local_dir>/<language>/<prompt id>.<format>, "
+                "relative to the config directory)",
+            )
+        ]
+    missing_languages: set[str] = set()
+    checked_files: set[str] = set()
+    formats = ",".join(index.formats)
+    for language, prompt, need in _needed(d, flows):
+        if language not in index.languages:
+            if language not in missing_languages:
+                missing_languages.add(language)
+                problems.append(
+                    Problem.at(
+                        dir_src.value(dir_path),
+                        dir_path,
+                        f"no prompt directory {index.local_dir}/{language} for language {language!r} "
+                        f"(needed by hotline {', '.join(need.hotlines)})",
+                    )
+                )
+            continue
+        found = index.files.get((language, prompt))
+        if found is None:
+            problems.append(
+                Problem.at(
+                    need.src.value(need.path),
+                    need.path,
+                    f"prompt {prompt!r} has no file for language {language} (expected "
+                    f"{index.local_dir}/{language}/{prompt}.{{{formats}}}; needed by hotline "
+                    f"{', '.join(need.hotlines)})",
+                )
+            )
+        elif found.problem is not None and found.shown not in checked_files:
+            checked_files.add(found.shown)
+            problems.append(Problem.at(need.src.value(need.path), need.path, f"{found.shown}: {found.problem}"))
+    return problems
