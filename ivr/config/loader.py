@@ -272,6 +272,8 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
         problems += validate.check_directory(directory, flow_files)
     for flow in flows.values():
         problems += validate.check_flow(flow, directory)
+        if server is not None:
+            problems += validate.check_lookup_urls(flow, server.lookups.base_url, SERVER_FILE)
     prompt_paths: dict[str, Path] = {}
     if directory is not None:
         problems += validate.check_hotline_flows(directory, flows)

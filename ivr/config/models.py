@@ -69,7 +69,14 @@ class PromptSettings(Strict):
     formats: tuple[str, ...] = ("wav", "ulaw", "alaw", "gsm", "sln", "g722")
 
 
+class LookupSettings(Strict):
+    # Lookup URLs that start with "/" are relative to this (e.g. http://crm.internal:8080),
+    # so one line moves every self-service branch to another backend.
+    base_url: str | None = None
+
+
 class ServerConfig(Strict):
+    lookups: LookupSettings = LookupSettings()
     fastagi: FastAgiSettings = FastAgiSettings()
     ami: AmiSettings = AmiSettings()
     store: StoreSettings = StoreSettings()

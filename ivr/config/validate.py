@@ -344,6 +344,33 @@ def check_flow(f: FlowInput, d: DirectoryInput | None) -> list[Problem]:
     return problems
 
 
+def check_lookup_urls(f: FlowInput, base_url: str | None, server_file: str) -> list[Problem]:
+    """Lookup URLs are absolute http(s) URLs, or paths under lookups.base_url."""
+    problems: list[Problem] = []
+    for node_id, node in f.flow.nodes.items():
+        if not isinstance(node, LookupNode):
+            continue
+        path: Path = ("nodes", node_id, "request", "url")
+        url = node.request.url
+        if url.startswith("/"):
+            if base_url is None:
+                problems.append(
+                    Problem.at(
+                        f.src.value(path),
+                        path,
+                        f"relative URL {url!r} but no lookups.base_url in {server_file} "
+                        "(expected an absolute http(s) URL, or a base_url)",
+                    )
+                )
+        elif not url.startswith(("http://", "https://", "{")):
+            problems.append(
+                Problem.at(
+                    f.src.value(path), path, f"invalid URL {url!r} (expected http://..., https://... or /path)"
+                )
+            )
+    return problems
+
+
 def _check_lookup(node: LookupNode, base: Path, src: SourceMap) -> list[Problem]:
     problems: list[Problem] = []
     if not node.branches:

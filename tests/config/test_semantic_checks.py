@@ -243,3 +243,22 @@ def test_several_errors_in_one_run_are_all_reported(example: Example) -> None:
     ]
     assert problems[-1] == "server.yaml:2:3: fastagi: unknown key 'prot' (did you mean 'port'? expected one of: " \
         "allow, bind, idle_timeout, max_line, max_sessions, media_timeout, port)"
+
+
+def test_relative_lookup_url_needs_a_base_url(example: Example) -> None:
+    example.edit("server.yaml", "  base_url: http://127.0.0.1:8089\n", "  base_url: null\n")
+    where = example.where(FLOW, "/billing/balance")
+    problems = example.problems()
+    assert (
+        f"{where}: nodes.balance-lookup.request.url: relative URL '/billing/balance' but no "
+        "lookups.base_url in server.yaml (expected an absolute http(s) URL, or a base_url)"
+    ) in problems
+    assert len(problems) == 2  # the order lookup too
+
+
+def test_lookup_url_that_is_no_url(example: Example) -> None:
+    example.edit(FLOW, "url: /billing/balance", "url: billing.example/balance")
+    assert example.problems() == [
+        f"{example.where(FLOW, 'billing.example/balance')}: nodes.balance-lookup.request.url: "
+        "invalid URL 'billing.example/balance' (expected http://..., https://... or /path)"
+    ]
