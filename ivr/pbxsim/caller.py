@@ -1,0 +1,54 @@
+"""Scripted callers and agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Press:
+    """Press `digits`: at `at` seconds of call time, or `after` seconds into the next
+    prompt whose file name ends with `on_prompt`."""
+
+    digits: str
+    at: float | None = None
+    on_prompt: str | None = None
+    after: float = 0.5
+    gap: float = 0.25
+
+
+@dataclass(frozen=True)
+class HangUp:
+    at: float | None = None
+    on_prompt: str | None = None
+    after: float = 0.0
+
+
+Step = Press | HangUp
+
+
+@dataclass(frozen=True)
+class CallerScript:
+    steps: tuple[Step, ...] = ()
+    caller_id: str = "13800138000"
+    caller_name: str = "Test Caller"
+
+
+@dataclass(frozen=True)
+class Agent:
+    answer_after: float = 2.0
+    talk: float = 30.0
+    hangs_up_first: bool = True
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    pass
+
+
+@dataclass(frozen=True)
+class Busy:
+    pass
+
+
+AgentBehaviour = Agent | NoAnswer | Busy

@@ -1,0 +1,485 @@
+"""A deterministic model of one Asterisk channel running AGI, on a virtual clock.
+
+`SimChannel.handle(line)` takes one command line and returns the exact lines Asterisk
+22 would send back (res_agi.c semantics, checked against recorded transcripts). Media
+commands advance the clock by what they would take; the caller's key presses and
+hang-up are events on that clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ivr.pbxsim.caller import Agent, AgentBehaviour, Busy, CallerScript, HangUp, NoAnswer, Press
+from ivr.pbxsim.sounds import SoundLibrary
+
+DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
+# res_agi's commands that still run after a hang-up (dead=1 in its command table).
+DEAD_OK = {"GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "EXEC", "VERBOSE", "NOOP",
+           "DATABASE GET", "DATABASE PUT", "DATABASE DEL", "DATABASE DELTREE", "ASYNCAGI BREAK"}
+STREAM_FILE_USAGE = (
+    "520-Invalid command syntax.  Proper usage follows:",
+    "Send the given file, allowing playback to be interrupted by the given digits, if any. Returns "
+    "<literal>0</literal> if playback completes without a digit being pressed, or the ASCII numerical "
+    "value of the digit if one was pressed, or <literal>-1</literal> on error or if the channel was "
+    "disconnected. If musiconhold is playing before calling stream file it will be automatically "
+    "stopped and will not be restarted after completion.",
+    "It sets the following channel variables upon completion:",
+    "<variable>PLAYBACKSTATUS</variable>: The status of the playback attempt as a text string.",
+    "    <value>SUCCESS</value>",
+    "    <value>FAILED</value>",
+    "520 End of proper usage.",
+)
+SAY_ITEM_SECONDS = 0.6
+# Longest verbs first so that "GET FULL VARIABLE" wins over "GET VARIABLE"... by length.
+VERBS = sorted(
+    ["ANSWER", "STREAM FILE", "CONTROL STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SAY DIGITS",
+     "SAY NUMBER", "SAY ALPHA", "SAY DATE", "SAY TIME", "EXEC", "GET VARIABLE", "GET FULL VARIABLE",
+     "SET VARIABLE", "SET CONTEXT", "SET EXTENSION", "SET PRIORITY", "CHANNEL STATUS", "RECORD FILE",
+     "HANGUP", "VERBOSE", "NOOP", "GOSUB"],
+    key=len, reverse=True,
+)
+
+
+def parse_args(line: str) -> list[str]:
+    """res_agi.c parse_args: whitespace splits, double quotes group, backslash escapes."""
+    argv: list[str] = []
+    current: list[str] | None = None
+    quoted = escaped = False
+    whitespace = True
+    for ch in line:
+        if ch == '"' and not escaped:
+            quoted = not quoted
+            if quoted and whitespace:
+                current = []
+                argv.append("")
+                whitespace = False
+            escaped = False
+            continue
+        if ch in " \t" and not quoted and not escaped:
+            whitespace = True
+            continue
+        if ch == "\\" and not escaped:
+            escaped = True
+            continue
+        if whitespace:
+            current = []
+            argv.append("")
+            whitespace = False
+        assert current is not None
+        current.append(ch)
+        argv[-1] = "".join(current)
+        escaped = False
+    return argv
+
+
+@dataclass(frozen=True)
+class Heard:
+    """Something the caller heard: a prompt or spoken value, and the key that cut it."""
+
+    what: str
+    start: float
+    end: float
+    interrupted_by: str | None = None
+
+
+@dataclass
+class _Event:
+    at: float
+    digit: str | None  # None = hang-up
+
+
+@dataclass
+class SimChannel:
+    caller: CallerScript
+    sounds: SoundLibrary
+    variables: dict[str, str] = field(default_factory=dict)
+    agents: dict[str, AgentBehaviour] = field(default_factory=dict)
+    now: float = 0.0
+    alive: bool = True
+    hangup_noticed: bool = False
+    hung_up_by: str | None = None
+    hung_up_at: float | None = None
+    heard: list[Heard] = field(default_factory=list)
+    pressed: list[tuple[float, str, bool]] = field(default_factory=list)  # (time, digit, consumed)
+    mixmonitor: list[str] = field(default_factory=list)
+    location: tuple[str, str, str] | None = None
+    _events: list[_Event] = field(default_factory=list)
+    _step: int = 0
+
+    def __post_init__(self) -> None:
+        self._schedule_absolute()
+
+    # --- the caller's timeline -----------------------------------------------------------
+
+    def _schedule_absolute(self) -> None:
+        """Schedule the leading steps that have absolute times."""
+        while self._step < len(self.caller.steps):
+            step = self.caller.steps[self._step]
+            if step.at is None:
+                return
+            self._add(step, step.at)
+            self._step += 1
+
+    def _prompt_started(self, name: str) -> None:
+        if self._step >= len(self.caller.steps):
+            return
+        step = self.caller.steps[self._step]
+        if step.on_prompt is not None and (name == step.on_prompt or name.endswith("/" + step.on_prompt)):
+            self._add(step, self.now + step.after)
+            self._step += 1
+            self._schedule_absolute()
+
+    def _add(self, step: Press | HangUp, at: float) -> None:
+        if isinstance(step, HangUp):
+            self._events.append(_Event(at, None))
+        else:
+            for index, digit in enumerate(step.digits):
+                self._events.append(_Event(at + index * step.gap, digit))
+        self._events.sort(key=lambda e: e.at)
+
+    def _next_event(self, until: float | None) -> _Event | None:
+        """Pop the first event before `until`, dropping keys pressed while nobody listened."""
+        while self._events and self._events[0].at < self.now:
+            stale = self._events.pop(0)
+            if stale.digit is None:
+                self._die(stale.at, "caller")
+                return stale
+            self.pressed.append((stale.at, stale.digit, False))
+        if self._events and (until is None or self._events[0].at < until):
+            event = self._events.pop(0)
+            self.now = max(self.now, event.at)
+            if event.digit is None:
+                self._die(event.at, "caller")
+            return event
+        return None
+
+    def _die(self, at: float, by: str) -> None:
+        if self.alive:
+            self.alive = False
+            self.hung_up_by = by
+            self.hung_up_at = at
+
+    # --- commands -------------------------------------------------------------------------
+
+    def handle(self, line: str) -> list[str]:
+        """Reply lines (without newlines) for one command line, HANGUP line included."""
+        verb, args = self._split(line)
+        if verb is None:
+            return ["510 Invalid or unknown command"]
+        if not self.alive and verb not in DEAD_OK:
+            reply = [DEAD]
+        else:
+            reply = self._run(verb, args)
+        if not self.alive and not self.hangup_noticed:
+            # res_agi notices the hang-up when it goes back to waiting for a command.
+            self.hangup_noticed = True
+            if self.variables.get("AGISIGHUP", "yes") != "no":
+                reply.append("HANGUP")
+        return reply
+
+    def check_idle(self) -> bool:
+        """True once if the caller hung up while the AGI waited for a command."""
+        event = self._next_event(self.now) if self.alive else None
+        if event is not None and event.digit is None and not self.hangup_noticed:
+            self.hangup_noticed = True
+            return True
+        return False
+
+    @staticmethod
+    def _split(line: str) -> tuple[str | None, list[str]]:
+        words = parse_args(line)
+        upper = [w.upper() for w in words]
+        for verb in VERBS:
+            n = len(verb.split())
+            if upper[:n] == verb.split():
+                return verb, words[n:]
+        return None, []
+
+    def _run(self, verb: str, args: list[str]) -> list[str]:
+        try:
+            handler = getattr(self, "_" + verb.lower().replace(" ", "_"))
+            result: list[str] = handler(args)
+            return result
+        except _Usage:
+            if verb == "STREAM FILE":
+                return list(STREAM_FILE_USAGE)
+            return ["520-Invalid command syntax.  Proper usage follows:",
+                    f"Usage: {verb}", "520 End of proper usage."]
+
+    def _answer(self, args: list[str]) -> list[str]:
+        return ["200 result=0"]
+
+    def _play(self, name: str, escape: str, seconds: float | None) -> tuple[str | None, float, bool]:
+        """Play; return (digit, seconds played, hung up)."""
+        start = self.now
+        self._prompt_started(name)
+        length = seconds if seconds is not None else 0.0
+        while True:
+            event = self._next_event(start + length)
+            if event is None:
+                self.now = start + length
+                self.heard.append(Heard(name, start, self.now))
+                return None, length, False
+            if event.digit is None:
+                self.heard.append(Heard(name, start, self.now, "hangup"))
+                return None, self.now - start, True
+            if event.digit in escape:
+                self.pressed.append((event.at, event.digit, True))
+                self.heard.append(Heard(name, start, self.now, event.digit))
+                return event.digit, self.now - start, False
+            self.pressed.append((event.at, event.digit, False))
+
+    def _stream_file(self, args: list[str]) -> list[str]:
+        if len(args) < 1:
+            raise _Usage
+        name, escape = args[0], (args[1] if len(args) > 1 else "")
+        length = self.sounds.duration(name)
+        if length is None:
+            return ["200 result=-1 endpos=0"]
+        digit, played, hung = self._play(name, escape, length)
+        endpos = int(round(played * 8000))
+        if hung:
+            return [f"200 result=-1 endpos={endpos}"]
+        return [f"200 result={ord(digit) if digit else 0} endpos={endpos}"]
+
+    def _wait_digit(self, timeout: float | None) -> _Event | None:
+        until = None if timeout is None else self.now + timeout
+        event = self._next_event(until)
+        if event is None and until is not None:
+            self.now = until
+        if event is not None and event.digit is not None:
+            self.pressed.append((event.at, event.digit, True))
+        return event
+
+    def _wait_for_digit(self, args: list[str]) -> list[str]:
+        if len(args) != 1:
+            raise _Usage
+        ms = int(args[0])
+        event = self._wait_digit(None if ms < 0 else ms / 1000)
+        if event is None:
+            return ["200 result=0"]
+        if event.digit is None:
+            return ["200 result=-1"]
+        return [f"200 result={ord(event.digit)}"]
+
+    def _get_data(self, args: list[str]) -> list[str]:
+        if len(args) < 1:
+            raise _Usage
+        timeout = int(args[1]) / 1000 if len(args) > 1 and int(args[1]) > 0 else 6.0
+        max_digits = int(args[2]) if len(args) > 2 else 1024
+        digits = ""
+        length = self.sounds.duration(args[0])
+        first, _, hung = self._play(args[0], "0123456789*#", length or 0.0)
+        if hung:
+            return ["200 result=-1"]
+        if first is not None:
+            if first == "#":
+                return ["200 result="]
+            digits = first
+        while len(digits) < max_digits:
+            event = self._wait_digit(timeout)
+            if event is None:
+                return [f"200 result={digits} (timeout)"]
+            if event.digit is None:
+                return ["200 result=-1"]
+            if event.digit == "#":
+                break
+            digits += event.digit
+        return [f"200 result={digits}"]
+
+    def _say(self, what: str, items: int, escape: str) -> list[str]:
+        digit, _, hung = self._play(what, escape, items * SAY_ITEM_SECONDS)
+        if hung:
+            return ["200 result=-1"]
+        return [f"200 result={ord(digit) if digit else 0}"]
+
+    def _say_digits(self, args: list[str]) -> list[str]:
+        if len(args) < 1:
+            raise _Usage
+        return self._say(f"digits:{args[0]}", len(args[0]), args[1] if len(args) > 1 else "")
+
+    def _say_alpha(self, args: list[str]) -> list[str]:
+        if len(args) < 1:
+            raise _Usage
+        return self._say(f"alpha:{args[0]}", len(args[0]), args[1] if len(args) > 1 else "")
+
+    def _say_number(self, args: list[str]) -> list[str]:
+        if len(args) < 1 or not re.fullmatch(r"-?\d+", args[0]):
+            raise _Usage
+        return self._say(f"number:{args[0]}", max(1, len(args[0]) - 1), args[1] if len(args) > 1 else "")
+
+    def _say_date(self, args: list[str]) -> list[str]:
+        if len(args) < 1 or not args[0].isdigit():
+            raise _Usage
+        return self._say(f"date:{args[0]}", 4, args[1] if len(args) > 1 else "")
+
+    _say_time = _say_date
+
+    def _expand(self, text: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            specials = {
+                "EXTEN": self.variables.get("__exten", ""),
+                "UNIQUEID": self.variables.get("__uniqueid", ""),
+                "CALLERID(num)": self.caller.caller_id,
+                "CALLERID(name)": self.caller.caller_name,
+                "CHANNEL(language)": self.variables.get("CHANNEL(language)", "en"),
+                "CHANNEL(state)": "Up",
+            }
+            return specials.get(name, self.variables.get(name, ""))
+
+        return re.sub(r"\$\{([^}]+)\}", value, text)
+
+    def _get_variable(self, args: list[str]) -> list[str]:
+        if len(args) != 1:
+            raise _Usage
+        name = args[0]
+        expanded = self._expand("${" + name + "}")
+        known = name in self.variables or name in ("EXTEN", "UNIQUEID", "CHANNEL(state)",
+                                                   "CHANNEL(language)", "CALLERID(num)", "CALLERID(name)")
+        return [f"200 result=1 ({expanded})"] if known else ["200 result=0"]
+
+    def _get_full_variable(self, args: list[str]) -> list[str]:
+        if len(args) < 1:
+            raise _Usage
+        return [f"200 result=1 ({self._expand(args[0])})"]
+
+    def _set_variable(self, args: list[str]) -> list[str]:
+        if len(args) != 2:
+            raise _Usage
+        self.variables[args[0]] = args[1]
+        return ["200 result=1"]
+
+    def _set_context(self, args: list[str]) -> list[str]:
+        return self._set_location(args, 0)
+
+    def _set_extension(self, args: list[str]) -> list[str]:
+        return self._set_location(args, 1)
+
+    def _set_priority(self, args: list[str]) -> list[str]:
+        return self._set_location(args, 2)
+
+    def _set_location(self, args: list[str], index: int) -> list[str]:
+        if len(args) != 1:
+            raise _Usage
+        here = list(self.location or (self.variables.get("__context", ""), self.variables.get("__exten", ""), ""))
+        here[index] = args[0]
+        self.location = (here[0], here[1], here[2])
+        return ["200 result=0"]
+
+    def _channel_status(self, args: list[str]) -> list[str]:
+        return ["200 result=6"]
+
+    def _verbose(self, args: list[str]) -> list[str]:
+        return ["200 result=1"]
+
+    def _noop(self, args: list[str]) -> list[str]:
+        return ["200 result=0"]
+
+    def _hangup(self, args: list[str]) -> list[str]:
+        self._die(self.now, "ivr")
+        return ["200 result=1"]
+
+    def _record_file(self, args: list[str]) -> list[str]:
+        if len(args) < 4:
+            raise _Usage
+        escape, ms = args[2], int(args[3])
+        start = self.now
+        event = self._next_event(None if ms < 0 else start + ms / 1000)
+        if event is None:
+            self.now = start + ms / 1000
+            return [f"200 result=0 (timeout) endpos={int((self.now - start) * 8000)}"]
+        endpos = int((self.now - start) * 8000)
+        if event.digit is None:
+            return [f"200 result=-1 (hangup) endpos={endpos}"]
+        if event.digit in escape:
+            return [f"200 result={ord(event.digit)} (dtmf) endpos={endpos}"]
+        return [f"200 result=0 (timeout) endpos={endpos}"]
+
+    def _gosub(self, args: list[str]) -> list[str]:
+        if len(args) < 3:
+            raise _Usage
+        return ["100 result=0 Trying...", "200 result=0 Gosub complete"]
+
+    def _control_stream_file(self, args: list[str]) -> list[str]:
+        return self._stream_file(args[:2])
+
+    def _exec(self, args: list[str]) -> list[str]:
+        if len(args) < 1:
+            raise _Usage
+        app, data = args[0], (args[1] if len(args) > 1 else "")
+        parts = data.split(",")
+        name = app.lower()
+        if name == "playback":
+            if self.alive:
+                self._play(parts[0], "", self.sounds.duration(parts[0]) or 0.0)
+            return ["200 result=0"]
+        if name == "wait":
+            if self.alive:
+                self._next_event(self.now + float(parts[0] or 0))
+            return ["200 result=0"]
+        if name == "mixmonitor":
+            self.mixmonitor.append(self._expand(data))
+            return ["200 result=0"]
+        if name == "set":
+            key, _, value = data.partition("=")
+            self.variables[key] = self._expand(value)
+            return ["200 result=0"]
+        if name == "dial":
+            return self._dial(parts)
+        if name in ("noop", "answer", "ringing", "progress", "musiconhold", "goto"):
+            return ["200 result=0"]
+        return ["200 result=-2"]
+
+    def _dial(self, parts: list[str]) -> list[str]:
+        target = parts[0]
+        ring = float(parts[1]) if len(parts) > 1 and parts[1] else 60.0
+        proceed = len(parts) > 2 and "g" in parts[2]
+        behaviour = self.agents.get(target)
+        self.variables["ANSWEREDTIME"] = ""
+        if not self.alive:
+            self.variables["DIALSTATUS"] = "CANCEL"
+            return ["200 result=-1"]
+        if behaviour is None:
+            self.variables["DIALSTATUS"] = "CHANUNAVAIL"
+            return ["200 result=0"]
+        if isinstance(behaviour, Busy):
+            self.variables["DIALSTATUS"] = "BUSY"
+            return ["200 result=0"]
+        answer_at = self.now + (ring if isinstance(behaviour, NoAnswer) else min(behaviour.answer_after, ring))
+        event = self._next_event(answer_at)
+        while event is not None and event.digit is not None:
+            event = self._next_event(answer_at)
+        if event is not None:
+            self.variables["DIALSTATUS"] = "CANCEL"
+            return ["200 result=-1"]
+        self.now = answer_at
+        if isinstance(behaviour, NoAnswer):
+            self.variables["DIALSTATUS"] = "NOANSWER"
+            return ["200 result=0"]
+        assert isinstance(behaviour, Agent)
+        self.variables["DIALSTATUS"] = "ANSWER"
+        end = self.now + behaviour.talk
+        event = self._next_event(end)
+        while event is not None and event.digit is not None:
+            event = self._next_event(end)
+        talked = (self.now if event is not None else end) - answer_at
+        self.variables["ANSWEREDTIME"] = str(int(round(talked)))
+        if event is not None:  # the caller hung up first
+            return ["200 result=-1"]
+        self.now = end
+        if not behaviour.hangs_up_first:
+            self._die(end, "caller")
+            return ["200 result=-1"]
+        return ["200 result=0"] if proceed else self._agent_ended_call()
+
+    def _agent_ended_call(self) -> list[str]:
+        # Without the g option Dial returns -1 and the dialplan ends the caller's channel.
+        self._die(self.now, "agent")
+        return ["200 result=-1"]
+
+
+class _Usage(Exception):
+    pass

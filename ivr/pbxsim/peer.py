@@ -1,0 +1,150 @@
+"""The asyncio side: connect to a FastAGI server exactly as Asterisk does and play a call."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ivr.pbxsim.caller import AgentBehaviour, CallerScript
+from ivr.pbxsim.channel import Heard, SimChannel
+from ivr.pbxsim.sounds import SoundLibrary
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class SimCall:
+    caller: CallerScript = CallerScript()
+    extension: str = "400"
+    context: str = "ivr"
+    script: str = "ivr?hotline=400"  # path and query of the AGI URL
+    args: tuple[str, ...] = ()
+    channel_type: str = "Local"
+    language: str = "en"
+    agents: dict[str, AgentBehaviour] = field(default_factory=dict)
+
+
+@dataclass
+class CallResult:
+    uniqueid: str
+    transcript: list[tuple[str, str]]  # ("A", line) sent by Asterisk, ("S", line) by the server
+    heard: list[Heard]
+    pressed: list[tuple[float, str, bool]]
+    variables: dict[str, str]
+    mixmonitor: list[str]
+    location: tuple[str, str, str] | None  # where the dialplan continues after the AGI
+    hung_up_by: str | None
+    call_seconds: float
+    server_closed: bool
+    error: str | None = None
+
+    @property
+    def prompts(self) -> list[str]:
+        """Base names of the files the caller heard, in order."""
+        return [h.what.rsplit("/", 1)[-1] for h in self.heard if ":" not in h.what]
+
+
+def environment(call: SimCall, host: str, port: int, uniqueid: str, channel: str) -> list[tuple[str, str]]:
+    return [
+        ("network", "yes"),
+        ("network_script", call.script),
+        ("request", f"agi://{host}:{port}/{call.script}"),
+        ("channel", channel),
+        ("language", call.language),
+        ("type", call.channel_type),
+        ("uniqueid", uniqueid),
+        ("version", "22.10.1"),
+        ("callerid", call.caller.caller_id),
+        ("calleridname", call.caller.caller_name),
+        ("callingpres", "0"),
+        ("callingani2", "0"),
+        ("callington", "0"),
+        ("callingtns", "0"),
+        ("dnid", "unknown" if call.channel_type == "Local" else call.extension),
+        ("rdnis", "unknown"),
+        ("context", call.context),
+        ("extension", call.extension),
+        ("priority", "2"),
+        ("enhanced", "0.0"),
+        ("accountcode", ""),
+        ("threadid", "140469405959872"),
+        *[(f"arg_{i}", arg) for i, arg in enumerate(call.args, 1)],
+    ]
+
+
+async def place_call(
+    host: str,
+    port: int,
+    call: SimCall,
+    *,
+    sounds: SoundLibrary,
+    close_wait: float = 5.0,
+    reply_wait: float = 30.0,
+) -> CallResult:
+    """Connect like Asterisk, send the environment, answer commands until the server closes.
+    Asterisk never closes first: `server_closed` says whether the server did."""
+    n = next(_ids)
+    uniqueid = f"{int(time.time())}.{n}"
+    channel_name = (f"Local/{call.extension}@{call.context}-{n:08x};2" if call.channel_type == "Local"
+                    else f"{call.channel_type}/caller-{n:08x}")
+    channel = SimChannel(call.caller, sounds, agents=dict(call.agents))
+    channel.variables.update({"__exten": call.extension, "__uniqueid": uniqueid, "__context": call.context,
+                              "CHANNEL(language)": call.language})
+    transcript: list[tuple[str, str]] = []
+    result = CallResult(uniqueid, transcript, channel.heard, channel.pressed, channel.variables,
+                        channel.mixmonitor, None, None, 0.0, False)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError as exc:
+        result.error = f"connect failed: {exc}"
+        return result
+    try:
+        for key, value in environment(call, host, port, uniqueid, channel_name):
+            transcript.append(("A", f"agi_{key}: {value}"))
+        transcript.append(("A", ""))
+        writer.write("".join(f"{line}\n" for _, line in transcript).encode())
+        await writer.drain()
+        while True:
+            wait = close_wait if not channel.alive else reply_wait
+            try:
+                raw = await asyncio.wait_for(reader.readline(), wait)
+            except TimeoutError:
+                result.error = f"no command and no close within {wait:g} s"
+                break
+            if not raw:
+                result.server_closed = True
+                break
+            line = raw.decode(errors="replace").rstrip("\n")
+            transcript.append(("S", line))
+            reply = channel.handle(line)
+            for out in reply:
+                transcript.append(("A", out))
+            writer.write("".join(f"{out}\n" for out in reply).encode())
+            await writer.drain()
+    except ConnectionError as exc:
+        result.error = f"connection error: {exc}"
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except ConnectionError:
+            pass
+    result.location = channel.location
+    result.hung_up_by = channel.hung_up_by
+    result.call_seconds = channel.now
+    return result
+
+
+async def place_calls(
+    host: str, port: int, calls: Sequence[SimCall], *, sounds: SoundLibrary, concurrency: int = 100
+) -> list[CallResult]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(call: SimCall) -> CallResult:
+        async with gate:
+            return await place_call(host, port, call, sounds=sounds)
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))

@@ -1,0 +1,283 @@
+"""Call records in SQLite (aiosqlite), written without making a call wait on the disk.
+
+The public write methods only enqueue; one writer task drains the queue in batches,
+each in one transaction. `flush()` waits for everything enqueued so far; `close()`
+flushes. A crash loses at most the batch being written (about 20 ms of calls), and
+rows a crash left open are closed as `interrupted` at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from ivr.records.masking import Policy, mask_caller
+from ivr.records.model import CallEnded, CallRow, CallStarted, Disposition, EventKind, PathEvent
+
+log = logging.getLogger(__name__)
+
+# Each step moves the schema one version up; never edit a released step, add one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE calls (
+            call_id TEXT PRIMARY KEY,
+            uniqueid TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            dialed TEXT NOT NULL,
+            caller TEXT NOT NULL,
+            hotline TEXT NOT NULL,
+            language TEXT NOT NULL,
+            menu_version TEXT NOT NULL,
+            config_version TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            duration_ms INTEGER,
+            disposition TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            notice_played_at TEXT,
+            recording_started_at TEXT,
+            recording_file TEXT,
+            hung_up_by TEXT
+        )""",
+        """CREATE TABLE call_events (
+            call_id TEXT NOT NULL REFERENCES calls(call_id),
+            seq INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            node TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (call_id, seq)
+        )""",
+        "CREATE INDEX calls_started ON calls(started_at)",
+    ),
+    (
+        # v2: the AMI link supplies why Asterisk ended the channel.
+        "ALTER TABLE calls ADD COLUMN hangup_cause INTEGER",
+        "ALTER TABLE calls ADD COLUMN hangup_cause_txt TEXT",
+        "CREATE INDEX calls_uniqueid ON calls(uniqueid)",
+        "CREATE INDEX calls_hotline_started ON calls(dialed, started_at)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_BATCH = 500
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class _HangupCause:
+    uniqueid: str
+    cause: int
+    text: str
+
+
+_Item = CallStarted | CallEnded | _HangupCause | asyncio.Future[None]
+
+
+class StoreError(Exception):
+    """Records could not be written."""
+
+
+class CallStore:
+    def __init__(self, db: aiosqlite.Connection, policy: Policy, salt: str) -> None:
+        self._db = db
+        self._policy = policy
+        self._salt = salt
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._failure: BaseException | None = None
+        self._writer = asyncio.create_task(self._write_loop(), name="call-record-writer")
+
+    @classmethod
+    async def open(cls, path: Path, *, privacy_policy: Policy = "mask", salt: str = "") -> CallStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await migrate(db)
+        return cls(db, privacy_policy, salt)
+
+    # --- writes: enqueue and return at once -------------------------------------------
+
+    def call_started(self, call: CallStarted) -> None:
+        self._queue.put_nowait(call)
+
+    def call_ended(self, call: CallEnded) -> None:
+        self._queue.put_nowait(call)
+
+    def set_hangup_cause(self, uniqueid: str, cause: int, cause_txt: str) -> None:
+        self._queue.put_nowait(_HangupCause(uniqueid, cause, cause_txt))
+
+    async def flush(self) -> None:
+        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(marker)
+        if self._writer.done():
+            raise StoreError("the call-record writer has stopped") from self._failure
+        await marker
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            await self._db.close()
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            markers = [item for item in batch if isinstance(item, asyncio.Future)]
+            records = [item for item in batch if not isinstance(item, asyncio.Future)]
+            error: BaseException | None = None
+            for attempt in (1, 2):
+                try:
+                    await self._write(records)
+                    error = None
+                    break
+                except Exception as exc:  # a locked or full disk: retry once, then report
+                    error = exc
+                    log.error("writing %d call records failed (attempt %d): %s", len(records), attempt, exc)
+                    await self._db.rollback()
+            for marker in markers:
+                if marker.done():
+                    continue
+                if error is None:
+                    marker.set_result(None)
+                else:
+                    marker.set_exception(StoreError(f"call records were not written: {error}"))
+
+    async def _write(self, records: Sequence[CallStarted | CallEnded | _HangupCause]) -> None:
+        for item in records:
+            if isinstance(item, CallStarted):
+                await self._db.execute(
+                    "INSERT OR IGNORE INTO calls (call_id, uniqueid, channel, dialed, caller, hotline, language,"
+                    " menu_version, config_version, started_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        item.call_id, item.uniqueid, item.channel, item.dialed,
+                        mask_caller(item.caller, self._policy, self._salt), item.hotline, item.language,
+                        item.menu_version, item.config_version, _iso(item.started_at),
+                    ),
+                )
+            elif isinstance(item, CallEnded):
+                await self._db.execute(
+                    "UPDATE calls SET ended_at=?, duration_ms=CAST(ROUND((julianday(?) - julianday(started_at))"
+                    " * 86400000) AS INTEGER), disposition=?, detail=?, language=?, notice_played_at=?,"
+                    " recording_started_at=?, recording_file=?, hung_up_by=? WHERE call_id=?",
+                    (
+                        _iso(item.ended_at), _iso(item.ended_at), item.disposition.value, item.detail,
+                        item.language, _iso(item.notice_played_at), _iso(item.recording_started_at),
+                        item.recording_file, item.hung_up_by, item.call_id,
+                    ),
+                )
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO call_events (call_id, seq, at, kind, node, value) VALUES (?,?,?,?,?,?)",
+                    [
+                        (item.call_id, seq, _iso(event.at), event.kind.value, event.node, event.value)
+                        for seq, event in enumerate(item.events)
+                    ],
+                )
+            else:
+                await self._db.execute(
+                    "UPDATE calls SET hangup_cause=?, hangup_cause_txt=? WHERE uniqueid=?",
+                    (item.cause, item.text, item.uniqueid),
+                )
+        await self._db.commit()
+
+    # --- start-up and reads ----------------------------------------------------------
+
+    async def recover_interrupted(self, now: dt.datetime) -> int:
+        """Close rows a crash left open; run once at start-up, before calls arrive."""
+        cursor = await self._db.execute(
+            "UPDATE calls SET ended_at=?, disposition=?, detail='controller stopped during the call',"
+            " duration_ms=CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)"
+            " WHERE disposition IS NULL",
+            (_iso(now), Disposition.INTERRUPTED.value, _iso(now)),
+        )
+        await self._db.commit()
+        return cursor.rowcount
+
+    async def get_call(self, call_id: str) -> CallRow | None:
+        async for row in self._rows("WHERE call_id = ?", (call_id,)):
+            return row
+        return None
+
+    async def iter_calls(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, hotline: str | None = None
+    ) -> AsyncIterator[CallRow]:
+        clauses, args = [], []
+        if since is not None:
+            clauses.append("started_at >= ?")
+            args.append(_iso(since))
+        if until is not None:
+            clauses.append("started_at < ?")
+            args.append(_iso(until))
+        if hotline is not None:
+            clauses.append("dialed = ?")
+            args.append(hotline)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        async for row in self._rows(where + " ORDER BY started_at, call_id", tuple(args)):
+            yield row
+
+    async def disposition_counts(self) -> dict[str, int]:
+        cursor = await self._db.execute(
+            "SELECT COALESCE(disposition, 'open'), COUNT(*) FROM calls GROUP BY 1 ORDER BY 2 DESC"
+        )
+        return {str(name): int(count) for name, count in await cursor.fetchall()}
+
+    async def _rows(self, where: str, args: tuple[object, ...]) -> AsyncIterator[CallRow]:
+        cursor = await self._db.execute(
+            "SELECT call_id, uniqueid, channel, dialed, caller, hotline, language, menu_version, config_version,"
+            " started_at, ended_at, duration_ms, disposition, detail, notice_played_at, recording_started_at,"
+            " recording_file, hung_up_by, hangup_cause, hangup_cause_txt FROM calls " + where,
+            args,
+        )
+        for r in await cursor.fetchall():
+            events_cursor = await self._db.execute(
+                "SELECT at, kind, node, value FROM call_events WHERE call_id = ? ORDER BY seq", (r[0],)
+            )
+            events = tuple(
+                PathEvent(dt.datetime.fromisoformat(at), EventKind(kind), node, value)
+                for at, kind, node, value in await events_cursor.fetchall()
+            )
+            yield CallRow(
+                call_id=r[0], uniqueid=r[1], channel=r[2], dialed=r[3], caller=r[4], hotline=r[5],
+                language=r[6], menu_version=r[7], config_version=r[8], started_at=dt.datetime.fromisoformat(r[9]),
+                ended_at=_parse(r[10]), duration_ms=r[11],
+                disposition=Disposition(r[12]) if r[12] is not None else None, detail=r[13],
+                notice_played_at=_parse(r[14]), recording_started_at=_parse(r[15]), recording_file=r[16],
+                hung_up_by=r[17], hangup_cause=r[18], hangup_cause_txt=r[19], events=events,
+            )
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION step by step, recording each step; return the old version."""
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    cursor = await db.execute("SELECT version FROM schema_version")
+    row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    if row is None:
+        await db.execute("INSERT INTO schema_version (version) VALUES (0)")
+    if current > SCHEMA_VERSION:
+        raise StoreError(f"call-record database is at schema {current}, newer than this program ({SCHEMA_VERSION})")
+    for version in range(current, SCHEMA_VERSION):
+        for statement in MIGRATIONS[version]:
+            await db.execute(statement)
+        await db.execute("UPDATE schema_version SET version = ?", (version + 1,))
+        await db.commit()
+    await db.commit()
+    return current

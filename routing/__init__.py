@@ -1,0 +1,1 @@
+"""Automatic call distribution: which agent gets a caller, and how the caller gets there."""

@@ -1,0 +1,233 @@
+"""Tier 2: whole calls through the real controller over TCP, played by the Asterisk peer.
+
+Each test states what the caller hears, where the call goes, and what row is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ivr.app import Controller, ControllerOptions
+from ivr.pbxsim import CallerScript, CallResult, HangUp, Press, SimCall, SoundLibrary, place_call
+from ivr.records.model import CallRow, Disposition
+from ivr.records.store import CallStore
+
+REPO = Path(__file__).resolve().parents[2]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+OPEN = dt.datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)  # a Wednesday morning
+NATIONAL_DAY = dt.datetime(2026, 10, 2, 10, 30, tzinfo=SHANGHAI)
+
+
+class Backend:
+    """A local self-service backend: balances by account, with a switch to be slow."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = (await reader.readline()).decode()
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        await asyncio.sleep(self.delay)
+        path = request.split()[1]
+        body = {"found": True, "balance": 128} if "account=12345678" in path else {"found": False}
+        data = json.dumps(body).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(data)).encode() + b"\r\nConnection: close\r\n\r\n" + data)
+        await writer.drain()
+        writer.close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+
+class Rig:
+    def __init__(self, controller: Controller, backend: Backend, db: Path) -> None:
+        self.controller = controller
+        self.backend = backend
+        self.db = db
+        assert controller.server is not None
+        self.port = controller.server.bound_port
+        self.sounds = SoundLibrary([(controller.config.server.prompts.asterisk_dir, REPO / "prompts" / "sounds")])
+        self.now = OPEN
+
+    async def call(self, *steps: Press | HangUp, hotline: str = "4008001234") -> CallResult:
+        call = SimCall(CallerScript(steps), extension=hotline, script=f"ivr?hotline={hotline}")
+        return await place_call("127.0.0.1", self.port, call, sounds=self.sounds)
+
+    async def row(self, result: CallResult) -> CallRow:
+        store = self.controller.store
+        assert store is not None
+        await store.flush()
+        async for row in store.iter_calls():
+            if row.uniqueid == result.uniqueid:
+                return row
+        raise AssertionError("no call record")
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    backend = Backend()
+    backend.server = await asyncio.start_server(backend.handle, "127.0.0.1", 0)
+    holder: list[Rig] = []
+    controller = Controller(
+        REPO / "config",
+        ControllerOptions(port=0, sqlite_path=tmp_path / "calls.sqlite", clock=lambda: holder[0].now if holder else OPEN,
+                          lookup_base_url=backend.url),
+    )
+    await controller.start()
+    holder.append(Rig(controller, backend, tmp_path / "calls.sqlite"))
+    yield holder[0]
+    await controller.stop()
+    backend.server.close()
+
+
+def path(row: CallRow) -> list[str]:
+    return [f"{e.kind.value}:{e.value}" for e in row.events if e.kind.value in ("digit", "queue", "hours", "lookup")]
+
+
+async def test_caller_picks_technical_queue_in_english(rig: Rig) -> None:
+    result = await rig.call(Press("2", on_prompt="choose-language"), Press("2", on_prompt="main-menu"),
+                            Press("2", on_prompt="technical-menu"))
+    assert result.prompts == ["recording-notice", "welcome", "choose-language", "main-menu",
+                              "technical-menu", "connecting-agent"]
+    assert result.location == ("ivr-queue", "technical", "1")
+    assert result.variables["IVR_QUEUE"] == "technical" and result.variables["IVR_LANGUAGE"] == "en"
+    assert result.server_closed
+    row = await rig.row(result)
+    assert row.disposition is Disposition.QUEUED and row.detail == "technical"
+    assert row.language == "en-US" and row.caller == "*******8000"
+    assert path(row) == ["digit:2", "hours:open", "digit:2", "digit:2", "queue:technical"]
+
+
+async def test_notice_plays_before_recording_starts(rig: Rig) -> None:
+    result = await rig.call(HangUp(on_prompt="welcome", after=1.0))
+    assert result.prompts[0] == "recording-notice"
+    sent = [line for direction, line in result.transcript if direction == "S"]
+    notice = next(i for i, line in enumerate(sent) if "recording-notice" in line)
+    mixmonitor = next(i for i, line in enumerate(sent) if line.startswith("EXEC MixMonitor"))
+    assert notice < mixmonitor
+    row = await rig.row(result)
+    assert row.notice_played_at is not None and row.recording_started_at is not None
+    assert row.notice_played_at <= row.recording_started_at
+    assert result.mixmonitor == [row.recording_file]
+
+
+async def test_hang_up_during_the_notice_is_abandoned_and_not_recorded(rig: Rig) -> None:
+    result = await rig.call(HangUp(on_prompt="recording-notice", after=0.5))
+    assert result.mixmonitor == []
+    row = await rig.row(result)
+    assert row.disposition is Disposition.ABANDONED and row.hung_up_by == "caller"
+    assert row.recording_started_at is None
+
+
+@pytest.mark.parametrize("node", ["choose-language", "main-menu", "billing-menu", "balance-account"])
+async def test_hang_up_at_each_node_type_is_abandoned_there(rig: Rig, node: str) -> None:
+    steps = {
+        "choose-language": (HangUp(on_prompt="choose-language"),),
+        "main-menu": (Press("1", on_prompt="choose-language"), HangUp(on_prompt="main-menu")),
+        "billing-menu": (Press("1", on_prompt="choose-language"), Press("1", on_prompt="main-menu"),
+                         HangUp(on_prompt="billing-menu")),
+        "balance-account": (Press("1", on_prompt="choose-language"), Press("1", on_prompt="main-menu"),
+                            Press("1", on_prompt="billing-menu"), HangUp(on_prompt="enter-account")),
+    }[node]
+    result = await rig.call(*steps)
+    row = await rig.row(result)
+    assert row.disposition is Disposition.ABANDONED
+    assert row.detail == node
+    assert row.events[-1].kind.value == "hangup"
+
+
+async def test_balance_is_read_out_without_an_agent(rig: Rig) -> None:
+    result = await rig.call(Press("1", on_prompt="choose-language"), Press("1", on_prompt="main-menu"),
+                            Press("1", on_prompt="billing-menu"), Press("12345678#", on_prompt="enter-account"),
+                            HangUp(on_prompt="anything-else", after=1.0))
+    assert "number:128" in [h.what for h in result.heard]
+    row = await rig.row(result)
+    assert row.disposition is Disposition.SELF_SERVED
+    assert "lookup:ok: branch 2" in path(row)
+    assert "digit:account_number: 8 digits" in path(row)  # the number itself is not kept
+
+
+async def test_slow_backend_sends_the_caller_to_an_agent(rig: Rig) -> None:
+    rig.backend.delay = 4.0  # the lookup's timeout is 3 s
+    result = await rig.call(Press("1", on_prompt="choose-language"), Press("1", on_prompt="main-menu"),
+                            Press("1", on_prompt="billing-menu"), Press("12345678#", on_prompt="enter-account"))
+    assert "lookup-failed" in result.prompts
+    assert result.location == ("ivr-queue", "billing", "1")
+    row = await rig.row(result)
+    assert "lookup:failed: timeout after 3 s" in path(row)
+
+
+async def test_closed_on_national_day_goes_to_voicemail(rig: Rig) -> None:
+    rig.now = NATIONAL_DAY
+    result = await rig.call(Press("1", on_prompt="choose-language"))
+    assert "closed" in result.prompts
+    assert result.location == ("ivr-voicemail", "400", "1")
+    row = await rig.row(result)
+    assert row.disposition is Disposition.VOICEMAIL
+    assert "hours:closed" in path(row)
+
+
+async def test_silence_at_the_main_menu_ends_with_goodbye(rig: Rig) -> None:
+    result = await rig.call(Press("1", on_prompt="choose-language"))
+    assert result.prompts.count("main-menu") == 3  # asked, then re-asked twice
+    assert result.prompts.count("no-input") == 2
+    assert result.prompts[-1] == "goodbye" and result.hung_up_by == "ivr"
+    row = await rig.row(result)
+    assert row.disposition is Disposition.IVR_HANGUP
+
+
+async def test_invalid_digits_are_re_asked_then_star_goes_back(rig: Rig) -> None:
+    result = await rig.call(Press("1", on_prompt="choose-language"), Press("7", on_prompt="main-menu"),
+                            Press("2", on_prompt="main-menu"), Press("*", on_prompt="technical-menu"),
+                            Press("0", on_prompt="main-menu"))
+    assert "invalid-option" in result.prompts
+    assert result.location == ("ivr-queue", "operator", "1")
+    row = await rig.row(result)
+    assert path(row)[:4] == ["digit:1", "hours:open", "digit:2", "digit:* (back)"]
+
+
+async def test_single_language_hotline_skips_the_choice(rig: Rig) -> None:
+    result = await rig.call(Press("3", on_prompt="main-menu"), hotline="4008005678")
+    assert "choose-language" not in result.prompts
+    assert result.location == ("ivr-voicemail", "400", "1")
+
+
+async def test_unknown_number_is_recorded_as_an_error(rig: Rig) -> None:
+    result = await rig.call(hotline="4009999999")
+    assert result.server_closed and result.variables["IVR_STATUS"] == "NO_HOTLINE"
+    row = await rig.row(result)
+    assert row.disposition is Disposition.ERROR and "no hotline" in row.detail
+
+
+async def test_reload_keeps_calls_on_their_version_and_refuses_broken_files(rig: Rig, tmp_path: Path) -> None:
+    before = rig.controller.config.version
+    rig.controller.configs.config_dir = tmp_path / "missing"
+    refused = rig.controller.reload()
+    assert not refused.ok and rig.controller.config.version == before
+    rig.controller.configs.config_dir = REPO / "config"
+    assert rig.controller.reload().ok
+
+
+async def test_records_of_a_crash_are_closed_as_interrupted(tmp_path: Path) -> None:
+    from ivr.records.model import CallStarted
+
+    store = await CallStore.open(tmp_path / "c.sqlite")
+    store.call_started(CallStarted("c1", "u1", "ch", "400", "13800138000", "h", "en", "v", "cfg", OPEN))
+    await store.close()
+    store = await CallStore.open(tmp_path / "c.sqlite")
+    assert await store.recover_interrupted(OPEN) == 1
+    row = await store.get_call("c1")
+    assert row is not None and row.disposition is Disposition.INTERRUPTED
+    await store.close()
