@@ -91,6 +91,27 @@ def reload(config_dir: Path) -> None:
     click.echo(f"reload requested from process {pid}")
 
 
+@main.command()
+@click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG, show_default=True)
+@click.option("--calls", type=click.IntRange(1, 100_000), default=300, show_default=True)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=Path("var/demo.sqlite"), show_default=True)
+@click.option("--seed", type=int, default=400, show_default=True)
+def demo(config_dir: Path, calls: int, db: Path, seed: int) -> None:
+    """Run the controller on embedded defaults and drive scripted calls through it."""
+    from rich.console import Console
+
+    from ivr.config.loader import ConfigError
+    from ivr.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    db.unlink(missing_ok=True)
+    try:
+        asyncio.run(run_demo(config_dir, calls, db, seed, Console()))
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        sys.exit(2)
+
+
 def _print_problems(problems: object) -> None:
     items = list(problems)  # type: ignore[call-overload]
     for problem in items:

@@ -1,0 +1,150 @@
+"""`ivr demo`: the real controller on embedded defaults, a few hundred scripted calls.
+
+No Asterisk, no Redis: the PBX peer plays Asterisk's side of FastAGI over TCP, a
+stand-in backend answers the self-service lookups, call records go to SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ivr.app import Controller, ControllerOptions
+from ivr.pbxsim import CallerScript, HangUp, Press, SimCall, SoundLibrary, place_call
+from ivr.pbxsim.caller import Step
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DAYTIME = dt.datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)
+NIGHT = dt.datetime(2026, 11, 25, 23, 15, tzinfo=SHANGHAI)
+
+
+async def _backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    request = (await reader.readline()).decode(errors="replace")
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass
+    target = request.split()[1] if len(request.split()) > 1 else "/"
+    if target.startswith("/billing/balance"):
+        body: dict[str, object] = {"found": "account=1" in target, "balance": 128}
+    elif target.startswith("/orders/"):
+        body = {"found": True, "status": random.choice(["shipped", "pending", "delivered"]), "tracking": "7731"}
+    else:
+        body = {"found": False}
+    data = json.dumps(body).encode()
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
+                 + str(len(data)).encode() + b"\r\n\r\n" + data)
+    await writer.drain()
+    writer.close()
+
+
+def _script(rng: random.Random) -> tuple[Step, ...]:
+    """A caller who behaves like real ones: most choose, some wander, some give up."""
+    steps: list[Step] = [Press(rng.choice("12"), on_prompt="choose-language")]
+    kind = rng.choices(
+        ["billing-agent", "balance", "technical", "order", "voicemail", "operator", "silent", "hangup", "invalid"],
+        weights=[18, 14, 16, 10, 6, 8, 8, 12, 8],
+    )[0]
+    if kind == "billing-agent":
+        steps += [Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu")]
+    elif kind == "balance":
+        account = rng.choice(["12345678", "99999999"])
+        steps += [Press("1", on_prompt="main-menu"), Press("1", on_prompt="billing-menu"),
+                  Press(account + "#", on_prompt="enter-account"), HangUp(on_prompt="anything-else", after=2)]
+    elif kind == "technical":
+        steps += [Press("2", on_prompt="main-menu"), Press("2", on_prompt="technical-menu")]
+    elif kind == "order":
+        steps += [Press("2", on_prompt="main-menu"), Press("1", on_prompt="technical-menu"),
+                  Press("1234567890#", on_prompt="enter-order"), Press("2", on_prompt="anything-else")]
+    elif kind == "voicemail":
+        steps += [Press("3", on_prompt="main-menu")]
+    elif kind == "operator":
+        steps += [Press("0", on_prompt="main-menu")]
+    elif kind == "hangup":
+        steps += [HangUp(on_prompt=rng.choice(["main-menu", "billing-menu"]), after=rng.uniform(0.5, 4))]
+        if steps[-1].on_prompt == "billing-menu":
+            steps.insert(-1, Press("1", on_prompt="main-menu"))
+    elif kind == "invalid":
+        steps += [Press("7", on_prompt="main-menu"), Press("8", on_prompt="main-menu"),
+                  Press("2", on_prompt="main-menu"), Press("*", on_prompt="technical-menu"),
+                  Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu")]
+    return tuple(steps)
+
+
+async def run_demo(config_dir: Path, calls: int, db: Path, seed: int, console: Console) -> None:
+    rng = random.Random(seed)
+    now = {"t": DAYTIME}
+    backend = await asyncio.start_server(_backend, "127.0.0.1", 0)
+    base_url = f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}"
+    controller = Controller(config_dir, ControllerOptions(port=0, sqlite_path=db, clock=lambda: now["t"],
+                                                          lookup_base_url=base_url))
+    await controller.start()
+    assert controller.server is not None and controller.store is not None
+    port = controller.server.bound_port
+    prompts = controller.config.server.prompts
+    local = prompts.local_dir if prompts.local_dir.is_absolute() else config_dir / prompts.local_dir
+    sounds = SoundLibrary([(prompts.asterisk_dir, local)])
+    hotlines = list(controller.config.directory.hotlines)
+    console.print(f"FastAGI controller on 127.0.0.1:{port}, records in {db}")
+    try:
+        with Progress(console=console, transient=False) as progress:
+            task = progress.add_task("scripted calls", total=calls)
+            night = max(1, calls // 10)
+            for batch_start in range(0, calls, 50):
+                size = min(50, calls - batch_start)
+                now["t"] = NIGHT if batch_start >= calls - night else DAYTIME
+                batch = []
+                for _ in range(size):
+                    number = rng.choices(hotlines, weights=[4] + [1] * (len(hotlines) - 1))[0]
+                    steps = _script(rng)
+                    if controller.config.directory.hotlines[number].entry:
+                        steps = steps[1:]  # single-language line: no language choice
+                    batch.append(SimCall(CallerScript(steps, caller_id=f"138{rng.randrange(10**8):08d}"),
+                                         extension=number, script=f"ivr?hotline={number}"))
+                for done in asyncio.as_completed([place_call("127.0.0.1", port, c, sounds=sounds) for c in batch]):
+                    await done
+                    progress.advance(task)
+        await controller.store.flush()
+        await report(controller, console)
+    finally:
+        await controller.stop()
+        backend.close()
+
+
+async def report(controller: Controller, console: Console) -> None:
+    assert controller.store is not None
+    rows = [row async for row in controller.store.iter_calls()]
+    dispositions = Counter(str(row.disposition) for row in rows)
+    table = Table(title=f"{len(rows)} calls by disposition")
+    table.add_column("disposition")
+    table.add_column("calls", justify="right")
+    table.add_column("share", justify="right")
+    for name, count in dispositions.most_common():
+        table.add_row(name, str(count), f"{count / len(rows):.0%}")
+    console.print(table)
+
+    paths = Counter(
+        " > ".join(e.node for e in row.events if e.kind.value == "node") + f" => {row.disposition}"
+        for row in rows
+    )
+    table = Table(title="IVR paths taken (top 8)")
+    table.add_column("path")
+    table.add_column("calls", justify="right")
+    for route, count in paths.most_common(8):
+        table.add_row(route, str(count))
+    console.print(table)
+
+    gave_up = Counter(row.detail for row in rows if str(row.disposition) == "abandoned")
+    table = Table(title="Where callers gave up")
+    table.add_column("node")
+    table.add_column("callers", justify="right")
+    for node, count in gave_up.most_common():
+        table.add_row(node, str(count))
+    console.print(table)
