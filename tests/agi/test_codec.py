@@ -19,6 +19,7 @@ from ivr.agi.codec import (
     quote,
 )
 from ivr.agi import commands as c
+from ivr.pbxsim.channel import parse_args  # res_agi.c parse_args, ported
 from ivr.agi.errors import (
     AgiAppNotFound,
     AgiHangup,
@@ -233,40 +234,6 @@ def test_half_sent_environment_then_eof() -> None:
     parser.receive_data(b"")
     closed = parser.next_event()
     assert closed == ConnectionClosed(b"agi_chan")
-
-
-def parse_args(line: str) -> list[str]:
-    """Asterisk 22 res_agi.c parse_args, ported line by line, to check our quoting."""
-    argv: list[str] = []
-    cur: list[str] | None = None
-    quoted = escaped = False
-    whitespace = True
-    for ch in line:
-        if ch == '"' and not escaped:
-            quoted = not quoted
-            if quoted and whitespace:
-                cur = []
-                argv.append("")
-                whitespace = False
-            escaped = False
-            continue
-        if ch in " \t" and not quoted and not escaped:
-            whitespace = True
-            if cur is not None:
-                argv[-1] = "".join(cur)
-            continue
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        if whitespace:
-            cur = []
-            argv.append("")
-            whitespace = False
-        assert cur is not None
-        cur.append(ch)
-        argv[-1] = "".join(cur)
-        escaped = False
-    return argv
 
 
 @pytest.mark.parametrize(
