@@ -23,6 +23,7 @@ class SimCall:
     script: str = "ivr?hotline=400"  # path and query of the AGI URL
     args: tuple[str, ...] = ()
     channel_type: str = "Local"
+    endpoint: str = "caller1"  # the SIP endpoint's name, for channel_type PJSIP: PJSIP/<endpoint>-<n>
     language: str = "en"
     agents: dict[str, AgentBehaviour] = field(default_factory=dict)
 
@@ -89,7 +90,7 @@ async def place_call(
     n = next(_ids)
     uniqueid = f"{int(time.time())}.{n}"
     channel_name = (f"Local/{call.extension}@{call.context}-{n:08x};2" if call.channel_type == "Local"
-                    else f"{call.channel_type}/caller-{n:08x}")
+                    else f"{call.channel_type}/{call.endpoint}-{n:08x}")
     channel = SimChannel(call.caller, sounds, agents=dict(call.agents))
     channel.variables.update({"__exten": call.extension, "__uniqueid": uniqueid, "__context": call.context,
                               "CHANNEL(language)": call.language})
