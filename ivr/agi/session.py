@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ivr.agi import commands as c
@@ -24,7 +24,7 @@ from ivr.agi.codec import (
     HangupLine,
     Reply,
 )
-from ivr.agi.errors import AgiConnectionLost, AgiHangup, AgiTimeout
+from ivr.agi.errors import AgiConnectionLost, AgiHangup, AgiProtocolError, AgiTimeout
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -110,6 +110,48 @@ class AgiSession:
                     continue
                 return event
             raise AgiTimeout(f"unexpected event {event!r}")  # pragma: no cover - env is parsed once
+
+    async def until_hangup(self, work: Awaitable[T]) -> T:
+        """Await `work` (a backend lookup) between commands while reading the connection:
+        Asterisk sends `HANGUP` the moment the caller hangs up, so the work is cancelled
+        and `AgiHangup` raised at once instead of after the backend's timeout."""
+        task = asyncio.ensure_future(work)
+        if self.hung_up:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise AgiHangup("caller already hung up")
+        watcher = asyncio.create_task(self._watch_hangup())
+        try:
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (watcher, task):
+                if not pending.done():
+                    pending.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        if task.done() and not task.cancelled():
+            return task.result()
+        await asyncio.gather(task, return_exceptions=True)
+        watcher.result()  # a protocol error seen while watching
+        raise AgiHangup("caller hung up while the controller was busy")
+
+    async def _watch_hangup(self) -> None:
+        """Read until the HANGUP line or EOF; nothing else may come while no command is out."""
+        while True:
+            event = self._parser.next_event()
+            if event is NEED_DATA:
+                try:
+                    data = await self._reader.read(65536)
+                except ConnectionError:
+                    data = b""
+                self._parser.receive_data(data)
+                continue
+            if isinstance(event, HangupLine):
+                self.hung_up = True
+                return
+            if isinstance(event, ConnectionClosed):
+                self.hung_up = self.closed = True
+                return
+            raise AgiProtocolError(f"{event!r} arrived while no command was outstanding")
 
     async def close(self) -> None:
         """Close the connection: Asterisk keeps it open after the last reply, so we must."""

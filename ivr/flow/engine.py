@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -40,6 +41,7 @@ from ivr.records.model import Disposition, EventKind
 from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A flow that visits this many nodes without the caller leaving is looping: stop it.
 MAX_STEPS = 500
@@ -61,6 +63,8 @@ class Channel(Protocol):
     async def continue_at(self, context: str, extension: str, priority: str = "1") -> None: ...
 
     async def hangup(self) -> None: ...
+
+    async def until_hangup(self, work: Awaitable[T]) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,7 @@ class FlowRunner:
         try:
             if node.wait_prompt:
                 await self.play((node.wait_prompt,))
-            result = await request
+            result = await self.channel.until_hangup(request)
         finally:
             if not request.done():
                 request.cancel()

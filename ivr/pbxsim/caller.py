@@ -19,9 +19,14 @@ class Press:
 
 @dataclass(frozen=True)
 class HangUp:
+    """Hang up at `at` seconds of call time, `after` seconds into a prompt, or — with
+    `idle` — once the controller has kept the caller waiting that many real seconds
+    without sending a command (a slow backend, a stuck flow)."""
+
     at: float | None = None
     on_prompt: str | None = None
     after: float = 0.0
+    idle: float | None = None
 
 
 Step = Press | HangUp

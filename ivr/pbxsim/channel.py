@@ -179,13 +179,20 @@ class SimChannel:
                 reply.append("HANGUP")
         return reply
 
-    def check_idle(self) -> bool:
-        """True once if the caller hung up while the AGI waited for a command."""
-        event = self._next_event(self.now) if self.alive else None
-        if event is not None and event.digit is None and not self.hangup_noticed:
-            self.hangup_noticed = True
-            return True
-        return False
+    def idle_hangup_after(self) -> float | None:
+        """Real seconds of silence from the controller after which the caller hangs up."""
+        if self.alive and self._step < len(self.caller.steps):
+            step = self.caller.steps[self._step]
+            if isinstance(step, HangUp) and step.idle is not None:
+                return step.idle
+        return None
+
+    def hang_up_while_idle(self) -> list[str]:
+        """The caller hangs up between commands: res_agi's loop sends HANGUP at once."""
+        self._step += 1
+        self._die(self.now, "caller")
+        self.hangup_noticed = True
+        return ["HANGUP"] if self.variables.get("AGISIGHUP", "yes") != "no" else []
 
     @staticmethod
     def _split(line: str) -> tuple[str | None, list[str]]:

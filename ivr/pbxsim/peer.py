@@ -110,9 +110,16 @@ async def place_call(
         await writer.drain()
         while True:
             wait = close_wait if not channel.alive else reply_wait
+            patience = channel.idle_hangup_after()
             try:
-                raw = await asyncio.wait_for(reader.readline(), wait)
+                raw = await asyncio.wait_for(reader.readline(), patience if patience is not None else wait)
             except TimeoutError:
+                if patience is not None:
+                    reply = channel.hang_up_while_idle()
+                    transcript.extend(("A", out) for out in reply)
+                    writer.write("".join(f"{out}\n" for out in reply).encode())
+                    await writer.drain()
+                    continue
                 result.error = f"no command and no close within {wait:g} s"
                 break
             if not raw:

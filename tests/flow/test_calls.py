@@ -169,6 +169,22 @@ async def test_slow_backend_sends_the_caller_to_an_agent(rig: Rig) -> None:
     assert "lookup:failed: timeout after 3 s" in path(row)
 
 
+async def test_caller_hanging_up_during_a_slow_lookup_is_noticed_at_once(rig: Rig) -> None:
+    """Asterisk sends HANGUP while the controller waits on the backend: the lookup is
+    dropped and the call closed there, not after the backend's 3 s timeout."""
+    rig.backend.delay = 4.0
+    result = await rig.call(Press("1", on_prompt="choose-language"), Press("1", on_prompt="main-menu"),
+                            Press("1", on_prompt="billing-menu"), Press("12345678#", on_prompt="enter-account"),
+                            HangUp(idle=0.3))
+    hangup = result.transcript.index(("A", "HANGUP"))
+    assert [line for direction, line in result.transcript[hangup:] if direction == "S"] == []
+    assert result.server_closed and result.prompts[-1] == "please-wait"
+    row = await rig.row(result)
+    assert row.disposition is Disposition.ABANDONED and row.hung_up_by == "caller"
+    assert [e.value for e in row.events if e.kind.value == "lookup"] == []
+    assert (row.events[-1].kind.value, row.events[-1].node) == ("hangup", "balance-lookup")
+
+
 async def test_closed_on_national_day_goes_to_voicemail(rig: Rig) -> None:
     rig.now = NATIONAL_DAY
     result = await rig.call(Press("1", on_prompt="choose-language"))
