@@ -170,7 +170,13 @@ class AgiSession:
         await self.run(c.Answer())
 
     async def stream_file(self, filename: str, escape_digits: str = "") -> c.Playback:
-        return await self.run(c.StreamFile(filename, escape_digits))
+        """Play a file; a caller who hung up during it raises `AgiHangup` here, not at the
+        next command: result -1 means either "no such file" or "hung up", and CHANNEL
+        STATUS (511 on a dead channel) tells which."""
+        played = await self.run(c.StreamFile(filename, escape_digits))
+        if played.failed:
+            await self.channel_status()
+        return played
 
     async def get_data(self, filename: str, timeout_ms: int, max_digits: int) -> c.DigitInput:
         return await self.run(c.GetData(filename, timeout_ms, max_digits))

@@ -107,18 +107,52 @@ async def test_hangup_line_then_511_unwinds_and_variables_still_answer(server: t
     reader, writer = await connect(srv)
     writer.write(ENV)
     await expect_line(reader)
-    writer.write(b"200 result=-1 endpos=5600\n")  # the caller hung up mid-prompt
+    writer.write(b"200 result=50 endpos=9600\n")
     assert await expect_line(reader) == b"GET VARIABLE MYVAR\n"
-    writer.write(b"HANGUP\n200 result=1 (kept)\n")
+    writer.write(b"HANGUP\n200 result=1 (kept)\n")  # the caller hung up meanwhile
     # The media command is not even sent once the HANGUP line was seen: the handler
     # unwinds with AgiHangup and can still read variables.
     assert await expect_line(reader) == b"GET VARIABLE MYVAR\n"
     writer.write(b"200 result=1 (kept)\n")
     assert await closed_by_server(reader)
     await asyncio.wait_for(seen.done.wait(), 2)
-    assert seen.outcomes[:2] == ["digit=None", "var=kept"]
+    assert seen.outcomes[:2] == ["digit=2", "var=kept"]
     assert seen.outcomes[2].startswith("hangup:")
     assert seen.outcomes[3] == "var after hangup=kept"
+
+
+async def test_prompt_cut_by_a_hang_up_unwinds_at_that_prompt(server: tuple[FastAgiServer, Seen]) -> None:
+    """STREAM FILE -1 is "no such file" or "hung up"; CHANNEL STATUS answers 511 on a dead
+    channel (agi-silent.txt), so the hang-up is known at the prompt it cut."""
+    srv, seen = server
+    reader, writer = await connect(srv)
+    writer.write(ENV)
+    await expect_line(reader)
+    writer.write(b"200 result=-1 endpos=5600\n")
+    assert await expect_line(reader) == b"CHANNEL STATUS\n"
+    writer.write(b"HANGUP\n511 Command Not Permitted on a dead channel or intercept routine\n")
+    assert await expect_line(reader) == b"GET VARIABLE MYVAR\n"
+    writer.write(b"200 result=1 (kept)\n")
+    assert await closed_by_server(reader)
+    await asyncio.wait_for(seen.done.wait(), 2)
+    assert seen.outcomes[0].startswith("hangup:") and seen.outcomes[1] == "var after hangup=kept"
+
+
+async def test_missing_prompt_file_does_not_end_the_call(server: tuple[FastAgiServer, Seen]) -> None:
+    srv, seen = server
+    reader, writer = await connect(srv)
+    writer.write(ENV)
+    await expect_line(reader)
+    writer.write(b"200 result=-1 endpos=0\n")  # Asterisk found no such file
+    assert await expect_line(reader) == b"CHANNEL STATUS\n"
+    writer.write(b"200 result=6\n")
+    assert await expect_line(reader) == b"GET VARIABLE MYVAR\n"
+    writer.write(b"200 result=1 (x)\n")
+    assert await expect_line(reader) == b'STREAM FILE menu ""\n'
+    writer.write(b"200 result=0 endpos=16000\n")
+    assert await closed_by_server(reader)
+    await asyncio.wait_for(seen.done.wait(), 2)
+    assert seen.outcomes == ["digit=None", "var=x", "second prompt played"]
 
 
 async def test_511_reply_raises_hangup(server: tuple[FastAgiServer, Seen]) -> None:

@@ -247,3 +247,36 @@ async def test_records_of_a_crash_are_closed_as_interrupted(tmp_path: Path) -> N
     row = await store.get_call("c1")
     assert row is not None and row.disposition is Disposition.INTERRUPTED
     await store.close()
+
+
+LANG, BILLING, TECHNICAL = Press("1", on_prompt="choose-language"), Press("1", on_prompt="main-menu"), Press("2", on_prompt="main-menu")
+
+
+@pytest.mark.parametrize(
+    ("node", "steps", "disposition"),
+    [
+        ("welcome", (HangUp(on_prompt="welcome", after=0.5),), Disposition.ABANDONED),
+        ("technical-queue", (LANG, TECHNICAL, Press("2", on_prompt="technical-menu"),
+                             HangUp(on_prompt="connecting-agent", after=0.3)), Disposition.ABANDONED),
+        ("goodbye", (LANG, HangUp(on_prompt="goodbye", after=0.3)), Disposition.ABANDONED),
+        ("balance-lookup", (LANG, BILLING, Press("1", on_prompt="billing-menu"),
+                            Press("12345678#", on_prompt="enter-account"), HangUp(on_prompt="balance-is", after=0.2)),
+         Disposition.SELF_SERVED),
+    ],
+)
+async def test_hang_up_at_play_queue_hangup_and_say_nodes(
+    rig: Rig, node: str, steps: tuple[Press | HangUp, ...], disposition: Disposition
+) -> None:
+    result = await rig.call(*steps)
+    assert result.hung_up_by == "caller" and result.server_closed
+    row = await rig.row(result)
+    assert (row.disposition, row.detail, row.hung_up_by) == (disposition, node, "caller")
+    assert row.events[-1].kind.value == "hangup"
+
+
+async def test_hang_up_during_the_voicemail_greeting_stays_a_closed_hours_call(rig: Rig) -> None:
+    rig.now = NATIONAL_DAY
+    result = await rig.call(LANG, HangUp(on_prompt="leave-message", after=0.3))
+    assert result.location is None  # never moved to the voicemail context
+    row = await rig.row(result)
+    assert (row.disposition, row.detail, row.hung_up_by) == (Disposition.CLOSED_HOURS, "leave-message", "caller")
