@@ -1,0 +1,141 @@
+"""What admins write in `config/routing.yaml`: agents, ACD queues, caller classification
+and where the live state is kept. Frozen pydantic models, validated at start-up like the
+rest of the configuration (every problem with file, line and column)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
+Proficiency = Annotated[int, Field(ge=1, le=5)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AgentConfig(Strict):
+    name: str
+    endpoint: str  # what Dial rings, e.g. PJSIP/1001
+    skills: dict[Name, Proficiency] = {}
+    languages: tuple[str, ...] = ()  # prompt language keys (zh-CN, en-US); () = any
+    groups: tuple[Name, ...] = ()
+    wrap_up: float = Field(10.0, ge=0)  # seconds after a call before the next offer
+    max_calls: int = Field(1, ge=1)
+
+
+class Step(Strict):
+    """One routing step: who may take the call, and for how long before the next step.
+
+    `skills` are minimum proficiencies on top of the queue's; `groups`, if given, limit
+    the step to agents in one of them. The last step has no `for` and lasts until the
+    queue's max wait."""
+
+    skills: dict[Name, Proficiency] = {}
+    groups: tuple[Name, ...] = ()
+    for_seconds: float | None = Field(None, alias="for", gt=0)
+
+
+class Destination(Strict):
+    """Where an overflowing caller goes: exactly one of these."""
+
+    queue: Name | None = None  # another ACD queue
+    voicemail: str | None = None  # a mailbox (dialplan ivr-voicemail)
+    node: Name | None = None  # a node of the hotline's flow (e.g. a callback offer menu)
+    dialplan: str | None = None  # "context,extension": a plain Asterisk place (e.g. app_queue)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Destination:
+        given = [k for k in ("queue", "voicemail", "node", "dialplan") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of queue, voicemail, node, dialplan")
+        if self.dialplan is not None and self.dialplan.count(",") != 1:
+            raise ValueError("dialplan must be 'context,extension'")
+        return self
+
+
+class Overflow(Strict):
+    timeout: Destination | None = None
+    no_agents: Destination | None = None
+    full: Destination | None = None
+
+
+class Announcements(Strict):
+    first_after: float = Field(20.0, ge=0)  # seconds of waiting before the first one
+    every: float = Field(45.0, gt=0)
+    position: bool = True
+    wait_estimate: bool = True
+
+
+class Priority(Strict):
+    """Added up: a returning VIP gets base + vip + returning."""
+
+    base: int = 0
+    vip: int = 10
+    returning: int = 0
+    new: int = 0
+
+
+class Affinity(Strict):
+    """Offer a returning caller to the agent who last served them, for a while."""
+
+    enabled: bool = True
+    lookback_days: float = Field(14, gt=0)
+    min_talk: float = Field(30, ge=0)  # seconds: a shorter call does not create affinity
+    hold: float = Field(20, ge=0)  # seconds only that agent is offered the call
+
+
+Strategy = Literal["least_busy", "longest_idle", "round_robin", "random", "linear", "skill_weighted"]
+
+
+class QueueConfig(Strict):
+    skills: dict[Name, Proficiency] = {}  # required by every step
+    groups: tuple[Name, ...] = ()  # who serves the queue; () = anyone with the skills
+    # "caller": the agent must speak the caller's language; a key: that language; None: any.
+    language: str | None = "caller"
+    strategy: Strategy = "least_busy"
+    busy_window: float = Field(3600, gt=0)  # seconds of history for least_busy
+    steps: tuple[Step, ...] = (Step(),)
+    max_wait: float = Field(300, gt=0)
+    max_callers: int = Field(50, ge=1)
+    ring_timeout: float = Field(15, gt=0)
+    misses_before_not_ready: int = Field(2, ge=1)
+    announce: Announcements = Announcements()
+    priority: Priority = Priority()
+    affinity: Affinity = Affinity()
+    overflow: Overflow = Overflow()
+    moh_class: str = "default"  # Asterisk music-on-hold class played while waiting
+
+    @model_validator(mode="after")
+    def _last_step_is_open(self) -> QueueConfig:
+        if not self.steps:
+            raise ValueError("a queue needs at least one step")
+        if any(step.for_seconds is None for step in self.steps[:-1]):
+            raise ValueError("every step but the last needs 'for' (seconds)")
+        if self.steps[-1].for_seconds is not None:
+            raise ValueError("the last step has no 'for': it lasts until max_wait")
+        return self
+
+
+class Classification(Strict):
+    returning_within_days: float = Field(30, gt=0)
+    vip_numbers: tuple[str, ...] = ()  # caller numbers as received (digits)
+
+
+class StateSettings(Strict):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "ivr:acd:"
+    # A reservation outlives a controller that died mid-offer by at most this long.
+    reservation_ttl: float = Field(60, gt=0)
+    # Redis unreachable: callers go to each queue target's dialplan place (app_queue).
+    on_unreachable: Literal["dialplan"] = "dialplan"
+
+
+class RoutingConfig(Strict):
+    agents: dict[Name, AgentConfig] = {}
+    queues: dict[Name, QueueConfig] = {}
+    classification: Classification = Classification()
+    state: StateSettings = StateSettings()
