@@ -1,9 +1,21 @@
 """The controller's AMI link, on panoramisk's Manager.
 
-panoramisk's client is sound, but it reconnects at a fixed interval and also after
-a deliberate close; this subclass adds exponential back-off and a clean shutdown.
 For now the link feeds Hangup causes into the call records: Asterisk knows why a
 channel ended better than the FastAGI session does.
+
+panoramisk (1.4) stays the AMI client, with three things fixed around it here:
+
+- Reconnecting: it retries at a fixed interval, drops the timer handle, and retries
+  even after a deliberate `close()` (the pending `call_later(connect)` fires and opens
+  a socket nobody closes). `_BackoffManager` keeps every timer and connect task, backs
+  off exponentially (reset after a successful login) and cancels both on close.
+- Parsing: `AMIProtocol.data_received` decodes each TCP chunk on its own with
+  errors="ignore", so a UTF-8 caller name cut between two reads loses characters, and it
+  needs CRLF CRLF between messages. `_CodecProtocol` feeds the bytes to our sans-IO
+  `ivr.ami.codec` parser (CRLF or LF, line/message caps) and hands panoramisk the same
+  `Message` objects it would have built; garbage drops the connection (then reconnect).
+- A refused login (Asterisk answers "Authentication failed" and closes) is logged as an
+  error; the link retries with back-off rather than crashing.
 """
 
 from __future__ import annotations
@@ -12,49 +24,134 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message as PanoramiskMessage
 
+from ivr.ami.codec import AmiParser, AmiProtocolError, Banner, ConnectionClosed, Event, Response
 from ivr.config.models import AmiSettings
 from ivr.records.store import CallStore
 
 log = logging.getLogger(__name__)
 
 
+def to_panoramisk(message: Response | Event) -> Any:
+    """The panoramisk Message that Message.from_line would build: repeated keys become lists,
+    `Result` is unquoted."""
+    headers: dict[str, Any] = {}
+    for key, value in message.headers:
+        if key.lower() in PanoramiskMessage.quoted_keys:
+            value = unquote(value).strip()
+        if key in headers:
+            old = headers[key]
+            headers[key] = [*old, value] if isinstance(old, list) else [old, value]
+        else:
+            headers[key] = value
+    return PanoramiskMessage(headers, "")
+
+
+class _CodecProtocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's protocol with our codec doing the byte parsing (see the module docstring)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.parser = AmiParser("client")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.receive_data(data)
+            for item in self.parser.events():
+                if isinstance(item, Banner):
+                    self.version = item.version
+                elif isinstance(item, (Response, Event)):
+                    self.handle_message(to_panoramisk(item))
+                elif isinstance(item, ConnectionClosed):  # pragma: no cover - EOF goes to connection_lost
+                    pass
+        except AmiProtocolError as exc:
+            log.error("AMI stream is not AMI (%s); dropping the connection", exc)
+            self.transport.abort()
+
+
 class _BackoffManager(Manager):  # type: ignore[misc]
     def __init__(self, *, reconnect_min: float, reconnect_max: float, **config: Any) -> None:
-        super().__init__(**config)
+        super().__init__(protocol_factory=_CodecProtocol, **config)
         self._min = reconnect_min
         self._max = reconnect_max
-        self.reconnect_timeout = reconnect_min
+        self._delay = reconnect_min
         self.closing = False
+        self.logins = 0  # successful logins so far (tests and logs)
+        self._retry: asyncio.TimerHandle | None = None
+        self._connecting: asyncio.Task[Any] | None = None
 
-    def connection_made(self, future: "asyncio.Future[Any]") -> None:
+    # panoramisk calls connect() itself only through the timers below, which we own.
+    def connect(self, run_forever: bool = False, on_startup: Any = None, on_shutdown: Any = None) -> Any:
+        self._retry = None
         if self.closing:
+            return None
+        self._connecting = super().connect()
+        return self._connecting
+
+    def _schedule_reconnect(self) -> None:
+        if self.closing or self._retry is not None:
             return
-        if future.exception() is not None:
-            self.reconnect_timeout = min(self.reconnect_timeout * 2, self._max)
-            log.warning("AMI connect to %s:%s failed: %s; retrying in %.1f s",
-                        self.config["host"], self.config["port"], future.exception(), self.reconnect_timeout)
+        delay = self._delay
+        self._delay = min(self._delay * 2, self._max)
+        self._retry = self.loop.call_later(delay, self.connect)
+        log.info("AMI: next connection attempt to %s:%s in %.1f s", self.config["host"], self.config["port"], delay)
+
+    def connection_made(self, future: asyncio.Future[Any]) -> None:
+        self._connecting = None
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if self.closing:
+            if exc is None:
+                future.result()[0].close()
+            return
+        if exc is not None:
+            log.warning("AMI connect to %s:%s failed: %s", self.config["host"], self.config["port"], exc)
+            self._schedule_reconnect()
+            return
         super().connection_made(future)
 
-    def login(self, future: "asyncio.Future[Any]") -> bool:
+    def login(self, future: asyncio.Future[Any]) -> bool:
+        if self.closing or future.cancelled():
+            return False
         ok = bool(super().login(future))
         if ok:
-            self.reconnect_timeout = self._min
+            self._delay = self._min
+            self.logins += 1
             log.info("AMI logged in to %s:%s", self.config["host"], self.config["port"])
         else:
-            log.error("AMI login to %s:%s refused for user %r",
-                      self.config["host"], self.config["port"], self.config.get("username"))
+            message = getattr(future.result(), "message", "") or "refused"
+            log.error("AMI login to %s:%s as %r refused: %s", self.config["host"], self.config["port"],
+                      self.config.get("username"), message)
         return ok
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # Replaces panoramisk's: it would schedule an untracked reconnect at a fixed interval.
+        self._connected = False
+        self.authenticated = False
+        pinger: asyncio.TimerHandle | None = getattr(self, "pinger", None)
+        if pinger is not None:
+            pinger.cancel()
+            self.pinger = None
         if self.closing:
-            self._connected = False
             return
-        self.reconnect_timeout = min(max(self.reconnect_timeout, self._min), self._max)
-        super().connection_lost(exc)
-        self.reconnect_timeout = min(self.reconnect_timeout * 2, self._max)
+        log.warning("AMI link to %s:%s lost", self.config["host"], self.config["port"])
+        self._schedule_reconnect()
+
+    def close(self) -> None:
+        self.closing = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        super().close()
 
 
 def hangup_cause_handler(store: CallStore) -> Callable[[Any, Any], None]:
@@ -70,8 +167,25 @@ def hangup_cause_handler(store: CallStore) -> Callable[[Any, Any], None]:
     return on_hangup
 
 
-async def start_ami_link(settings: AmiSettings, store: CallStore) -> Callable[[], None]:
-    """Connect (retrying in the background) and return a function that closes the link."""
+class AmiLink:
+    """What `start_ami_link` returns: call it (or `close()`) to stop; `manager` for tests."""
+
+    def __init__(self, manager: _BackoffManager) -> None:
+        self.manager = manager
+
+    def close(self) -> None:
+        self.manager.close()
+
+    def __call__(self) -> None:
+        self.close()
+
+    @property
+    def logins(self) -> int:
+        return self.manager.logins
+
+
+async def start_ami_link(settings: AmiSettings, store: CallStore) -> AmiLink:
+    """Connect (retrying in the background) and return a callable that closes the link."""
     manager = _BackoffManager(
         host=settings.host,
         port=settings.port,
@@ -84,9 +198,4 @@ async def start_ami_link(settings: AmiSettings, store: CallStore) -> Callable[[]
     )
     manager.register_event("Hangup", hangup_cause_handler(store))
     manager.connect()
-
-    def close() -> None:
-        manager.closing = True
-        manager.close()
-
-    return close
+    return AmiLink(manager)

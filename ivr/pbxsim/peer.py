@@ -7,6 +7,7 @@ import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ivr.pbxsim.caller import AgentBehaviour, CallerScript
 from ivr.pbxsim.channel import Heard, SimChannel
@@ -48,6 +49,16 @@ class CallResult:
         return [h.what.rsplit("/", 1)[-1] for h in self.heard if ":" not in h.what]
 
 
+class CallObserver(Protocol):
+    """Told of a simulated call's life, e.g. by ivr.pbxsim.ami to emit the matching AMI events."""
+
+    def call_started(self, call: SimCall, uniqueid: str, channel: str, request: str) -> None: ...
+
+    def command(self, uniqueid: str, line: str, reply: list[str], channel: SimChannel) -> None: ...
+
+    def call_ended(self, result: CallResult) -> None: ...
+
+
 def environment(call: SimCall, host: str, port: int, uniqueid: str, channel: str) -> list[tuple[str, str]]:
     return [
         ("network", "yes"),
@@ -84,6 +95,7 @@ async def place_call(
     sounds: SoundLibrary,
     close_wait: float = 5.0,
     reply_wait: float = 30.0,
+    observer: CallObserver | None = None,
 ) -> CallResult:
     """Connect like Asterisk, send the environment, answer commands until the server closes.
     Asterisk never closes first: `server_closed` says whether the server did."""
@@ -97,10 +109,14 @@ async def place_call(
     transcript: list[tuple[str, str]] = []
     result = CallResult(uniqueid, transcript, channel.heard, channel.pressed, channel.variables,
                         channel.mixmonitor, None, None, 0.0, False)
+    if observer is not None:
+        observer.call_started(call, uniqueid, channel_name, f"agi://{host}:{port}/{call.script}")
     try:
         reader, writer = await asyncio.open_connection(host, port)
     except OSError as exc:
         result.error = f"connect failed: {exc}"
+        if observer is not None:
+            observer.call_ended(result)
         return result
     try:
         for key, value in environment(call, host, port, uniqueid, channel_name):
@@ -128,6 +144,8 @@ async def place_call(
             line = raw.decode(errors="replace").rstrip("\n")
             transcript.append(("S", line))
             reply = channel.handle(line)
+            if observer is not None:
+                observer.command(uniqueid, line, reply, channel)
             for out in reply:
                 transcript.append(("A", out))
             writer.write("".join(f"{out}\n" for out in reply).encode())
@@ -143,16 +161,19 @@ async def place_call(
     result.location = channel.location
     result.hung_up_by = channel.hung_up_by
     result.call_seconds = channel.now
+    if observer is not None:
+        observer.call_ended(result)
     return result
 
 
 async def place_calls(
-    host: str, port: int, calls: Sequence[SimCall], *, sounds: SoundLibrary, concurrency: int = 100
+    host: str, port: int, calls: Sequence[SimCall], *, sounds: SoundLibrary, concurrency: int = 100,
+    observer: CallObserver | None = None,
 ) -> list[CallResult]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(call: SimCall) -> CallResult:
         async with gate:
-            return await place_call(host, port, call, sounds=sounds)
+            return await place_call(host, port, call, sounds=sounds, observer=observer)
 
     return list(await asyncio.gather(*(one(call) for call in calls)))
