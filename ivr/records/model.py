@@ -18,6 +18,10 @@ class Disposition(StrEnum):
     IVR_HANGUP = "ivr_hangup"  # the IVR ended the call without service (retries exhausted)
     ERROR = "error"
     INTERRUPTED = "interrupted"  # the controller stopped or crashed mid-call
+    # Routed by the engine's own ACD (QUEUED means: handed to the dialplan's app_queue).
+    ANSWERED = "answered"  # connected to an agent
+    QUEUE_ABANDONED = "queue_abandoned"  # hung up while waiting or ringing
+    OVERFLOWED = "overflowed"  # left the ACD for voicemail or the dialplan on overflow
 
 
 class EventKind(StrEnum):
@@ -35,6 +39,13 @@ class EventKind(StrEnum):
     QUEUE = "queue"
     HANGUP = "hangup"
     ERROR = "error"
+    # ACD steps; values are short human-readable texts, the queue_legs table has the figures.
+    ENQUEUED = "enqueued"  # "<queue> priority=<n>[ vip][ returning][ affinity=<agent>]"
+    STEP = "step"  # "<queue> step <i>"
+    OFFER = "offer"  # "<agent>: <OfferOutcome> after <s> s"
+    CONNECTED = "connected"  # "<agent>"
+    ANNOUNCE = "announce"  # "position=<n> estimate=<s>|none"
+    OVERFLOW = "overflow"  # "<OverflowCause> -> <destination>"
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,29 @@ class CallStarted:
 
 
 @dataclass(frozen=True)
+class QueueLeg:
+    """One stay in one ACD queue (a call that overflows to another queue has two)."""
+
+    queue: str
+    enqueued_at: dt.datetime
+    left_at: dt.datetime
+    outcome: Literal["answered", "abandoned", "overflowed"]
+    answered_at: dt.datetime | None = None
+    agent_id: str | None = None
+    talk_seconds: float | None = None  # answered: until the agent or the caller hung up
+    offers: int = 0  # agents rung for this caller in this queue
+    overflow: str | None = None  # OverflowCause when outcome is "overflowed"
+    first_estimate: float | None = None  # seconds: the first wait estimate told to the caller
+    priority: int = 0
+    ended_by: Literal["caller", "agent"] | None = None  # who hung up an answered call
+
+    @property
+    def waited(self) -> float:
+        """Seconds from entering the queue to being answered or leaving it."""
+        return ((self.answered_at or self.left_at) - self.enqueued_at).total_seconds()
+
+
+@dataclass(frozen=True)
 class CallEnded:
     call_id: str
     ended_at: dt.datetime
@@ -71,6 +105,7 @@ class CallEnded:
     recording_file: str | None
     hung_up_by: Literal["caller", "ivr"] | str | None
     events: tuple[PathEvent, ...]
+    queue_legs: tuple[QueueLeg, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,3 +131,4 @@ class CallRow:
     hangup_cause: int | None
     hangup_cause_txt: str | None
     events: tuple[PathEvent, ...]
+    queue_legs: tuple[QueueLeg, ...] = ()
