@@ -1,4 +1,4 @@
-"""The `ivr` command: serve, check, reload, demo."""
+"""The `ivr` command: serve, check, reload, demo, prompts build/check."""
 
 from __future__ import annotations
 
@@ -110,6 +110,93 @@ def demo(config_dir: Path, calls: int, db: Path, seed: int) -> None:
     except ConfigError as exc:
         _print_problems(exc.problems)
         sys.exit(2)
+
+DEFAULT_CATALOG = Path("prompts/catalog.yaml")
+
+
+@main.group()
+def prompts() -> None:
+    """The prompt catalog: build the audio Asterisk plays, check it."""
+
+
+@prompts.command("build")
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG,
+              show_default=True)
+@click.option("--engine", type=click.Choice(["auto", "edge-tts", "espeak-ng"]), default="auto", show_default=True,
+              help="auto: edge-tts when its service is reachable, espeak-ng (offline) otherwise.")
+@click.option("--ulaw", is_flag=True, help="Also write <id>.ulaw (raw G.711 mu-law) beside each .wav.")
+@click.option("--force", is_flag=True, help="Rebuild everything, even what the manifest says is up to date.")
+@click.option("--prompt", "only_prompts", multiple=True, metavar="ID", help="Only this prompt (repeatable).")
+@click.option("--language", "only_languages", multiple=True, metavar="LANG", help="Only this language (repeatable).")
+@click.option("--probe-timeout", type=click.FloatRange(0.1, 30), default=2.0, show_default=True,
+              help="Seconds to wait for edge-tts's service before going offline.")
+def prompts_build(
+    catalog_path: Path, engine: str, ulaw: bool, force: bool, only_prompts: tuple[str, ...],
+    only_languages: tuple[str, ...], probe_timeout: float,
+) -> None:
+    """Synthesise every missing or changed prompt into 8 kHz mono 16-bit WAV."""
+    from ivr.prompts.build import Builder, Outcome
+    from ivr.prompts.catalog import load_catalog
+    from ivr.prompts.engines import ESPEAK, EspeakEngine, choose_engine
+
+    loaded, problems = load_catalog(catalog_path)
+    if loaded is None or problems:
+        _print_problems(problems)
+        sys.exit(2)
+    chosen, why = choose_engine(engine, probe_timeout=probe_timeout)
+    click.echo(f"engine: {chosen.name} ({why}); output: {loaded.output_dir}")
+    fallback = EspeakEngine() if engine == "auto" and chosen.name != ESPEAK else None
+    builder = Builder(loaded, chosen, fallback=fallback, ulaw=ulaw, force=force)
+
+    def progress(n: int, total: int, outcome: Outcome) -> None:
+        if outcome.status == "unchanged":
+            return
+        width = len(str(total))
+        line = f"[{n:>{width}}/{total}] {outcome.language}/{outcome.prompt}: {outcome.status}"
+        click.echo(f"{line} ({outcome.detail})" if outcome.detail else line, err=outcome.status == "failed")
+
+    report = asyncio.run(
+        builder.run(prompts=only_prompts or None, languages=only_languages or None, progress=progress)
+    )
+    for name in builder.stale():
+        click.echo(f"stale: {name} (no longer in the catalog; left in place)")
+    click.echo(
+        f"{report.count('built')} built, {report.count('unchanged')} unchanged, {report.count('failed')} failed"
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+@prompts.command("check")
+@click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+              show_default=True)
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Default: catalog.yaml beside the config's prompts.local_dir, else prompts/catalog.yaml.")
+def prompts_check(config_dir: Path, catalog_path: Path | None) -> None:
+    """Every prompt a hotline uses has a text in each of its languages; every file plays."""
+    from ivr.config.loader import check_config, load_config, ConfigError
+    from ivr.prompts.catalog import load_catalog
+    from ivr.prompts.check import catalog_beside, file_problems
+
+    found = []
+    if catalog_path is None:
+        catalog_path = DEFAULT_CATALOG
+        if config_dir.is_dir():
+            try:
+                catalog_path = catalog_beside(load_config(config_dir).prompt_dir)
+            except ConfigError:
+                pass  # the problems are listed below
+    loaded, problems = load_catalog(catalog_path)
+    found += [str(p) for p in problems]
+    if loaded is not None:
+        found += [str(p) for p in file_problems(loaded, Path.cwd())]
+    if config_dir.is_dir():
+        prompt_words = ("prompt", "translation", "catalog", ".wav")
+        found += [str(p) for p in check_config(config_dir) if any(w in str(p) for w in prompt_words)]
+    if found:
+        _print_problems(sorted(dict.fromkeys(found)))
+        sys.exit(1)
+    click.echo(f"{os.path.normpath(catalog_path)}: OK")
 
 
 def _print_problems(problems: object) -> None:

@@ -25,6 +25,7 @@ from ivr.config.problems import Problem
 from ivr.config.typecheck import validate_document
 from ivr.config.validate import DirectoryInput, FlowInput, PromptFile, PromptIndex
 from ivr.config.yamlsource import Document, SourceMap, parse
+from ivr.prompts.check import config_catalog_problems
 
 __all__ = ["ConfigError", "LoadedConfig", "Problem", "check_config", "load_config"]
 
@@ -186,6 +187,11 @@ def _wav_problem(path: Path) -> str | None:
     return None
 
 
+def _prompt_root(config_dir: Path, server: ServerConfig) -> Path:
+    local = server.prompts.local_dir
+    return local if local.is_absolute() else config_dir / local
+
+
 def _prompt_index(config_dir: Path, server: ServerConfig) -> tuple[PromptIndex, dict[str, Path]]:
     settings = server.prompts
     root = settings.local_dir if settings.local_dir.is_absolute() else config_dir / settings.local_dir
@@ -281,6 +287,8 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
             index, prompt_paths = _prompt_index(config_dir, server)
             where = ("prompts", "local_dir") if ("prompts", "local_dir") in server_src.values else ("prompts",)
             problems += validate.check_prompts(directory, flows, index, (server_src, where))
+            # The prompt catalog beside the prompt tree (prompts/catalog.yaml): translations.
+            problems += config_catalog_problems(config_dir, _prompt_root(config_dir, server), directory, flows)
 
     problems = sorted(set(problems))
     if problems or server is None or directory is None:

@@ -32,6 +32,7 @@ from ivr.config.models import (
 )
 from ivr.config.problems import Problem, one_of
 from ivr.config.yamlsource import Path, SourceMap
+from ivr.prompts.speech import prompts_needed
 
 TERMINAL = (QueueNode, TransferNode, VoicemailNode, HangupNode)
 RECORDING_PLACEHOLDERS = frozenset({"hotline", "uniqueid", "call_id", "date", "time", "caller"})
@@ -516,36 +517,64 @@ def check_hotline_flows(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> li
 
 
 @dataclass
-class _Need:
+class Need:
+    """One place that makes a hotline play a prompt."""
+
     src: SourceMap
     path: Path
     prompt: str
     hotlines: list[str] = field(default_factory=list)
 
 
-def _needed(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> Iterator[tuple[str, str, _Need]]:
+_Need = Need
+
+
+def speech_refs(node: Node, language: str) -> list[tuple[Path, str]]:
+    """Catalog prompts that a lookup's spoken values (number, digits, date) play in a language."""
+    if not isinstance(node, LookupNode):
+        return []
+    out: list[tuple[Path, str]] = []
+    for b, branch in enumerate(node.branches):
+        for s, item in enumerate(branch.say):
+            for kind in ("number", "digits", "date"):
+                if getattr(item, kind) is not None:
+                    out += [(("branches", b, "say", s, kind), p) for p in sorted(prompts_needed(kind, language))]
+    return out
+
+
+def needed_prompts(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> Iterator[tuple[str, str, Need]]:
     """(language, prompt id, where) for every prompt a hotline can play."""
-    needs: dict[tuple[str, str, Path, str], _Need] = {}
+    needs: dict[tuple[str, str, Path, str], Need] = {}
     for number, hotline in d.directory.hotlines.items():
         refs: list[tuple[SourceMap, str, Path, str]] = []
         for attr in ("recording_notice", "error_prompt"):
             prompt = getattr(hotline, attr)
             if prompt is not None:
                 refs.append((d.src, "hotlines.yaml", ("hotlines", number, attr), prompt))
+        nodes: list[tuple[str, Node]] = []
         f = flows.get(hotline.flow)
         if f is not None and f.complete:
             for node_id in sorted(reachable(f.flow, hotline_start(hotline, f.flow))):
+                nodes.append((node_id, f.flow.nodes[node_id]))
                 for rel, prompt in prompt_refs(f.flow.nodes[node_id]):
                     refs.append((f.src, f.src.file, ("nodes", node_id, *rel), prompt))
         for language in offered_languages(hotline):
             if language not in d.languages:
                 continue
-            for src, file, path, prompt in refs:
-                need = needs.setdefault((language, file, path, prompt), _Need(src, path, prompt))
+            spoken = [
+                (f.src, f.src.file, ("nodes", node_id, *rel), prompt)
+                for node_id, node in nodes
+                for rel, prompt in speech_refs(node, language)
+            ] if f is not None else []
+            for src, file, path, prompt in refs + spoken:
+                need = needs.setdefault((language, file, path, prompt), Need(src, path, prompt))
                 if number not in need.hotlines:
                     need.hotlines.append(number)
     for (language, _, _, prompt), need in needs.items():
         yield language, prompt, need
+
+
+_needed = needed_prompts
 
 
 def check_prompts(

@@ -36,6 +36,7 @@ from ivr.config.models import (
     VoicemailNode,
 )
 from ivr import selfservice
+from ivr.prompts import speech
 from ivr.flow.context import CallContext
 from ivr.records.model import Disposition, EventKind
 from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
@@ -303,26 +304,46 @@ class FlowRunner:
             await self.play((item.prompt,))
         elif item.digits is not None:
             value = selfservice.render(item.digits, variables, answer)
-            await self.channel.say_digits("".join(ch for ch in value if ch.isdigit()))
+            if any(ch.isdigit() for ch in value):
+                await self.say_value("digits", value)
         elif item.number is not None:
-            value = selfservice.render(item.number, variables, answer)
-            await self.channel.say_number(_as_int(value))
+            await self.say_value("number", selfservice.render(item.number, variables, answer))
         elif item.date is not None:
             value = selfservice.render(item.date, variables, answer)
-            await self.channel.say_date(self._epoch(value))
+            await self.say_value("date", self._moment(value).date())
         elif item.prompt_by is not None:
             value = selfservice.render("{" + item.prompt_by + "}", variables, answer)
             prompt = item.prompts.get(value, item.default_prompt)
             if prompt is not None:
                 await self.play((prompt,))
 
-    def _epoch(self, value: str) -> int:
+    async def say_value(self, kind: speech.Kind, value: object, escape_digits: str = "") -> str | None:
+        """Speak a number, digits, amount, date, time or wait time in the caller's language
+        (SAY commands where Asterisk has them, catalog prompts such as say/yuan otherwise)."""
+        try:
+            actions = speech.speak(kind, value, self.call.language)
+        except speech.SpeechError as exc:
+            raise FlowError(f"cannot say {value!r} as a {kind}: {exc}") from None
+
+        async def play(prompt: str) -> str | None:
+            return await self.play((prompt,), escape_digits)
+
+        async def play_core(name: str) -> str | None:
+            result = await self.channel.stream_file(name, escape_digits)
+            return result.digit
+
+        return await speech.perform(actions, self.channel, play, play_core, escape_digits)
+
+    def _moment(self, value: str) -> dt.datetime:
+        """An ISO date/time or epoch seconds, in the hotline's time zone."""
+        zone = ZoneInfo(self.call.hotline.timezone)
         if value.isdigit():
-            return int(value)
-        moment = dt.datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=ZoneInfo(self.call.hotline.timezone))
-        return int(moment.timestamp())
+            return dt.datetime.fromtimestamp(int(value), zone)
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise FlowError(f"cannot say {value!r} as a date") from None
+        return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
 
     async def _queue(self, queue: str) -> Exit:
         target = self.config.directory.queues[queue]
@@ -357,10 +378,3 @@ class FlowRunner:
         if hotline.fallback_queue and hotline.fallback_queue in self.config.directory.queues:
             return await self._queue(hotline.fallback_queue)
         return None
-
-
-def _as_int(value: str) -> int:
-    try:
-        return int(float(value))
-    except ValueError:
-        raise FlowError(f"cannot say {value!r} as a number") from None
