@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from ivr import selfservice
 from ivr.agi.server import FastAgiServer, Router, ServerLimits
 from ivr.agi.session import TurnaroundHook
 from ivr.config.loader import LoadedConfig, load_config
@@ -61,7 +62,9 @@ class Controller:
         recovered = await self.store.recover_interrupted(self.options.clock())
         if recovered:
             log.warning("%d call records left open by a previous run were closed as interrupted", recovered)
-        self.http = httpx.AsyncClient()
+        self.http = httpx.AsyncClient(
+            transport=selfservice.GatedTransport(httpx.AsyncHTTPTransport(), settings.lookups.max_in_flight)
+        )
         router = Router()
         router.add(
             "ivr",

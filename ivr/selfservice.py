@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -109,10 +111,12 @@ async def lookup(
     except TemplateError as exc:
         return done(False, None, None, f"template: {exc}")
     try:
-        response = await client.request(
-            request.method, url, params=params, headers=headers, json=body, timeout=request.timeout
-        )
-    except httpx.TimeoutException:
+        # httpx's timeout bounds each phase; the caller waits for the sum, and for a slot.
+        async with asyncio.timeout(request.timeout):
+            response = await client.request(
+                request.method, url, params=params, headers=headers, json=body, timeout=request.timeout
+            )
+    except (httpx.TimeoutException, TimeoutError):
         return done(False, None, None, f"timeout after {request.timeout:g} s")
     except httpx.HTTPError as exc:
         return done(False, None, None, f"connect error: {type(exc).__name__}: {exc}")
@@ -123,6 +127,24 @@ async def lookup(
     except ValueError:
         return done(False, response.status_code, None, "invalid JSON")
     return done(True, response.status_code, answer, None)
+
+
+class GatedTransport(httpx.AsyncBaseTransport):
+    """At most `limit` requests in flight; the rest wait here, not in httpcore's pool,
+    whose wait queue costs time quadratic in its length (hundreds of callers at once)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
+        self._inner = inner
+        self._gate = asyncio.Semaphore(limit)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with self._gate:
+            response = await self._inner.handle_async_request(request)
+            await response.aread()  # the slot is held until the body is in
+            return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _render_json(value: Any, variables: Mapping[str, str]) -> Any:

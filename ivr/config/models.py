@@ -73,6 +73,9 @@ class LookupSettings(Strict):
     # Lookup URLs that start with "/" are relative to this (e.g. http://crm.internal:8080),
     # so one line moves every self-service branch to another backend.
     base_url: str | None = None
+    # Lookups sent to the backends at once; more wait for a slot (within their timeout).
+    # httpx's pool slows down quadratically with hundreds of queued requests.
+    max_in_flight: int = Field(32, ge=1)
 
 
 class ServerConfig(Strict):
