@@ -37,7 +37,7 @@ VERBS = sorted(
     ["ANSWER", "STREAM FILE", "CONTROL STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SAY DIGITS",
      "SAY NUMBER", "SAY ALPHA", "SAY DATE", "SAY TIME", "EXEC", "GET VARIABLE", "GET FULL VARIABLE",
      "SET VARIABLE", "SET CONTEXT", "SET EXTENSION", "SET PRIORITY", "CHANNEL STATUS", "RECORD FILE",
-     "HANGUP", "VERBOSE", "NOOP", "GOSUB"],
+     "HANGUP", "VERBOSE", "NOOP", "GOSUB", "SET MUSIC"],
     key=len, reverse=True,
 )
 
@@ -105,6 +105,8 @@ class SimChannel:
     pressed: list[tuple[float, str, bool]] = field(default_factory=list)  # (time, digit, consumed)
     mixmonitor: list[str] = field(default_factory=list)
     location: tuple[str, str, str] | None = None
+    music: str | None = None  # the music-on-hold class playing (SET MUSIC ON), if any
+    music_log: list[tuple[float, str]] = field(default_factory=list)  # (time, "on <class>" | "off")
     _events: list[_Event] = field(default_factory=list)
     _step: int = 0
 
@@ -194,6 +196,11 @@ class SimChannel:
         self.hangup_noticed = True
         return ["HANGUP"] if self.variables.get("AGISIGHUP", "yes") != "no" else []
 
+    @classmethod
+    def verb_of(cls, line: str) -> str:
+        """The AGI verb of a command line (`STREAM FILE`), or `?` for an unknown one."""
+        return cls._split(line)[0] or "?"
+
     @staticmethod
     def _split(line: str) -> tuple[str | None, list[str]]:
         words = parse_args(line)
@@ -238,6 +245,12 @@ class SimChannel:
                 return event.digit, self.now - start, False
             self.pressed.append((event.at, event.digit, False))
 
+    def _stop_music(self) -> None:
+        """STREAM FILE stops music on hold and does not restart it (res_agi's usage text)."""
+        if self.music is not None:
+            self.music = None
+            self.music_log.append((self.now, "off"))
+
     def _stream_file(self, args: list[str]) -> list[str]:
         if len(args) < 1:
             raise _Usage
@@ -245,6 +258,7 @@ class SimChannel:
         length = self.sounds.duration(name)
         if length is None:
             return ["200 result=-1 endpos=0"]
+        self._stop_music()
         digit, played, hung = self._play(name, escape, length)
         endpos = int(round(played * 8000))
         if hung:
@@ -376,6 +390,18 @@ class SimChannel:
         self.location = (here[0], here[1], here[2])
         return ["200 result=0"]
 
+    def _set_music(self, args: list[str]) -> list[str]:
+        """res_agi handle_setmusic: `SET MUSIC ON|OFF [class]`, always `200 result=0`."""
+        if len(args) not in (1, 2):
+            raise _Usage
+        if args[0].lower() == "on":
+            self.music = args[1] if len(args) > 1 else "default"
+            self.music_log.append((self.now, f"on {self.music}"))
+        else:
+            self.music = None
+            self.music_log.append((self.now, "off"))
+        return ["200 result=0"]
+
     def _channel_status(self, args: list[str]) -> list[str]:
         return ["200 result=6"]
 
@@ -455,6 +481,8 @@ class SimChannel:
         if isinstance(behaviour, Busy):
             self.variables["DIALSTATUS"] = "BUSY"
             return ["200 result=0"]
+        # The caller hears ringback from here: HangUp(on_prompt="ringing:<target>") hangs up while it rings.
+        self._prompt_started(f"ringing:{target}")
         answer_at = self.now + (ring if isinstance(behaviour, NoAnswer) else min(behaviour.answer_after, ring))
         event = self._next_event(answer_at)
         while event is not None and event.digit is not None:

@@ -42,6 +42,9 @@ class CallResult:
     call_seconds: float
     server_closed: bool
     error: str | None = None
+    # (verb, seconds) per command: from our reply (or the environment) being written to
+    # the server's next command arriving, as Asterisk would see the server's latency.
+    turnarounds: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def prompts(self) -> list[str]:
@@ -96,9 +99,13 @@ async def place_call(
     close_wait: float = 5.0,
     reply_wait: float = 30.0,
     observer: CallObserver | None = None,
+    time_scale: float = 0.0,
 ) -> CallResult:
     """Connect like Asterisk, send the environment, answer commands until the server closes.
-    Asterisk never closes first: `server_closed` says whether the server did."""
+    Asterisk never closes first: `server_closed` says whether the server did.
+
+    `time_scale` > 0 makes media take real time: a reply is held back for that fraction of
+    the virtual seconds its command took (1.0 = as long as the audio would play)."""
     n = next(_ids)
     uniqueid = f"{int(time.time())}.{n}"
     channel_name = (f"Local/{call.extension}@{call.context}-{n:08x};2" if call.channel_type == "Local"
@@ -124,6 +131,7 @@ async def place_call(
         transcript.append(("A", ""))
         writer.write("".join(f"{line}\n" for _, line in transcript).encode())
         await writer.drain()
+        replied_at = time.perf_counter()
         while True:
             wait = close_wait if not channel.alive else reply_wait
             patience = channel.idle_hangup_after()
@@ -142,14 +150,19 @@ async def place_call(
                 result.server_closed = True
                 break
             line = raw.decode(errors="replace").rstrip("\n")
+            result.turnarounds.append((SimChannel.verb_of(line), time.perf_counter() - replied_at))
             transcript.append(("S", line))
+            started = channel.now
             reply = channel.handle(line)
             if observer is not None:
                 observer.command(uniqueid, line, reply, channel)
             for out in reply:
                 transcript.append(("A", out))
+            if time_scale > 0 and channel.now > started:
+                await asyncio.sleep((channel.now - started) * time_scale)
             writer.write("".join(f"{out}\n" for out in reply).encode())
             await writer.drain()
+            replied_at = time.perf_counter()
     except ConnectionError as exc:
         result.error = f"connection error: {exc}"
     finally:
@@ -168,12 +181,12 @@ async def place_call(
 
 async def place_calls(
     host: str, port: int, calls: Sequence[SimCall], *, sounds: SoundLibrary, concurrency: int = 100,
-    observer: CallObserver | None = None,
+    observer: CallObserver | None = None, time_scale: float = 0.0,
 ) -> list[CallResult]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(call: SimCall) -> CallResult:
         async with gate:
-            return await place_call(host, port, call, sounds=sounds, observer=observer)
+            return await place_call(host, port, call, sounds=sounds, observer=observer, time_scale=time_scale)
 
     return list(await asyncio.gather(*(one(call) for call in calls)))
