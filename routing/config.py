@@ -23,7 +23,8 @@ class AgentConfig(Strict):
     languages: tuple[str, ...] = ()  # prompt language keys (zh-CN, en-US); () = any
     groups: tuple[Name, ...] = ()
     wrap_up: float = Field(10.0, ge=0)  # seconds after a call before the next offer
-    max_calls: int = Field(1, ge=1)
+    # Calls at once; one is what the ACD supports (an agent reserved or on a call is busy).
+    max_calls: Literal[1] = 1
 
 
 class Step(Strict):
@@ -116,12 +117,14 @@ class QueueConfig(Strict):
             raise ValueError("every step but the last needs 'for' (seconds)")
         if self.steps[-1].for_seconds is not None:
             raise ValueError("the last step has no 'for': it lasts until max_wait")
+        if sum(step.for_seconds or 0 for step in self.steps) >= self.max_wait:
+            raise ValueError("the steps' 'for' add up to max_wait or more: the last step is never reached")
         return self
 
 
 class Classification(Strict):
     returning_within_days: float = Field(30, gt=0)
-    vip_numbers: tuple[str, ...] = ()  # caller numbers as received (digits)
+    vip_numbers: tuple[str, ...] = ()  # compared digits-only, without +86/0086/86/0 prefixes
 
 
 class StateSettings(Strict):

@@ -72,7 +72,8 @@ class AgentState:
     # When the agent last became free (end of wrap-up); "longest idle" ranks by it.
     idle_since: float = 0.0
     wrap_up_until: float = 0.0
-    # Answer times of calls handled, newest last, pruned to the longest rolling window used.
+    # Answer times of calls handled, pruned to the longest rolling window used. Several
+    # controllers append to it, so the order is not guaranteed: count, do not bisect.
     handled: tuple[float, ...] = ()
     missed: int = 0  # consecutive offers not answered; reset by an answered call
 

@@ -7,6 +7,10 @@ two calls, also when two controllers race for the last free agent. A reservation
 `reservation_ttl` seconds after it was made unless the offer ends first, so a controller
 that dies mid-offer cannot leave an agent stuck reserved.
 
+Every controller computes the same matching from the same snapshot (ties are broken by
+agent id; the `random` strategy agrees only if controllers seed it alike) and acts only
+on its own callers; when two disagree, `reserve` decides and the loser tries again.
+
 A backend that cannot reach its store raises `StateUnavailable`; the ACD then follows the
 configured fallback instead of dropping callers.
 """
