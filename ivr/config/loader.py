@@ -3,6 +3,7 @@
     <config>/server.yaml          ServerConfig (optional)
     <config>/hotlines.yaml        Directory
     <config>/flows/<name>.yaml    Flow, named by a hotline's `flow`
+    <config>/routing.yaml         RoutingConfig (optional: absent = no ACD)
 
 `load_config` returns an immutable `LoadedConfig` or raises `ConfigError` listing every
 problem with its file, line and column; `check_config` returns the list.
@@ -23,15 +24,17 @@ from ivr.config import validate
 from ivr.config.models import Directory, Flow, Hotline, Language, QueueTarget, Schedule, ServerConfig
 from ivr.config.problems import Problem
 from ivr.config.typecheck import validate_document
-from ivr.config.validate import DirectoryInput, FlowInput, PromptFile, PromptIndex
+from ivr.config.validate import DirectoryInput, FlowInput, PromptFile, PromptIndex, RoutingInput
 from ivr.config.yamlsource import Document, SourceMap, parse
 from ivr.prompts.check import config_catalog_problems
+from routing.config import AgentConfig, Classification, QueueConfig, RoutingConfig, StateSettings
 
 __all__ = ["ConfigError", "LoadedConfig", "Problem", "check_config", "load_config"]
 
 SERVER_FILE = "server.yaml"
 DIRECTORY_FILE = "hotlines.yaml"
 FLOWS_DIR = "flows"
+ROUTING_FILE = "routing.yaml"
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 # What Asterisk plays from a .wav without transcoding surprises: signed linear 8 kHz mono.
 WAV_RATE, WAV_CHANNELS, WAV_WIDTH = 8000, 1, 2
@@ -54,6 +57,7 @@ class LoadedConfig:
     flow_versions: dict[str, str]  # Flow.version, else "sha-" + 12 hex of the file's SHA-256
     config_dir: Path
     version: str  # "cfg-" + 12 hex of a SHA-256 over every config file and used prompt file
+    routing: RoutingConfig | None = None  # routing.yaml; None: no ACD, queues are dialplan places
 
     def hotline_for(self, dialed: str) -> tuple[str, Hotline] | None:
         """The hotline for a dialed number: exact key, else digits only, else with a trunk prefix
@@ -172,6 +176,45 @@ def _flow(name: str, doc: Document, problems: list[Problem]) -> FlowInput | None
     return FlowInput(name, partial, doc.source, node_ids, False)
 
 
+# pydantic's text for a model validator's ValueError, as typecheck renders it.
+_VALIDATOR_MESSAGE = re.compile(r"^(?P<path>[^:]*: )?value error, (?P<text>.*?)(, got .*)?$", re.S)
+
+
+def _validator_messages(problems: list[Problem]) -> list[Problem]:
+    """`x: value error, give exactly one of ..., got a mapping` -> `x: give exactly one of ...`."""
+    out = []
+    for p in problems:
+        m = _VALIDATOR_MESSAGE.match(p.message)
+        if m is not None:
+            p = Problem(p.file, p.line, p.column, f"{m['path'] or ''}{m['text']}")
+        out.append(p)
+    return out
+
+
+def _routing(doc: Document, problems: list[Problem]) -> RoutingInput | None:
+    if _unreadable(doc):
+        return None
+    routing, found = validate_document(RoutingConfig, doc, empty={})
+    problems += _validator_messages(found)
+    if routing is not None:
+        return RoutingInput(routing, doc.source, frozenset(routing.agents), frozenset(routing.queues), True)
+    if not isinstance(doc.data, dict):
+        return None
+    # Keep checking what can be checked: the entries that are valid on their own.
+    agents, agent_keys = _entries(AgentConfig, doc, "agents")
+    queues, queue_keys = _entries(QueueConfig, doc, "queues")
+    parts: dict[str, Any] = {}
+    for key, model in (("classification", Classification), ("state", StateSettings)):
+        try:
+            parts[key] = model.model_validate(doc.data.get(key, {}))
+        except ValidationError:
+            parts[key] = model()
+    partial = RoutingConfig.model_construct(agents=agents, queues=queues, **parts)
+    raw_agents = doc.data.get("agents")
+    complete = len(agents) == len(agent_keys) and (raw_agents is None or isinstance(raw_agents, dict))
+    return RoutingInput(partial, doc.source, agent_keys, queue_keys, complete)
+
+
 def _wav_problem(path: Path) -> str | None:
     try:
         with wave.open(str(path), "rb") as w:
@@ -253,6 +296,13 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
         digest.update(f"{DIRECTORY_FILE}\0{_sha(raw)}\0".encode())
         directory = _directory(doc, problems)
 
+    routing: RoutingInput | None = None
+    read = _read(config_dir, ROUTING_FILE, problems)
+    if read is not None:
+        doc, raw = read
+        digest.update(f"{ROUTING_FILE}\0{_sha(raw)}\0".encode())
+        routing = _routing(doc, problems)
+
     flows: dict[str, FlowInput] = {}
     flow_shas: dict[str, str] = {}
     flow_files: set[str] = set()
@@ -277,18 +327,24 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
     if directory is not None:
         problems += validate.check_directory(directory, flow_files)
     for flow in flows.values():
-        problems += validate.check_flow(flow, directory)
+        problems += validate.check_flow(flow, directory, routing.queues if routing is not None else frozenset())
         if server is not None:
             problems += validate.check_lookup_urls(flow, server.lookups.base_url, SERVER_FILE)
     prompt_paths: dict[str, Path] = {}
     if directory is not None:
-        problems += validate.check_hotline_flows(directory, flows)
+        problems += validate.check_hotline_flows(
+            directory, flows, validate.overflow_nodes(routing) if routing is not None else ()
+        )
         if server is not None:
             index, prompt_paths = _prompt_index(config_dir, server)
             where = ("prompts", "local_dir") if ("prompts", "local_dir") in server_src.values else ("prompts",)
             problems += validate.check_prompts(directory, flows, index, (server_src, where))
             # The prompt catalog beside the prompt tree (prompts/catalog.yaml): translations.
             problems += config_catalog_problems(config_dir, _prompt_root(config_dir, server), directory, flows)
+
+    if routing is not None:
+        # Every routing problem: against itself, hotlines.yaml (languages, dialplan places) and the flows.
+        problems += validate.check_routing(routing, directory, flows)
 
     problems = sorted(set(problems))
     if problems or server is None or directory is None:
@@ -310,6 +366,7 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
             },
             config_dir=config_dir,
             version=f"cfg-{digest.hexdigest()[:12]}",
+            routing=routing.routing if routing is not None else None,
         ),
         [],
     )

@@ -6,6 +6,7 @@ Pure functions: they read the models, the source maps (for file:line:column) and
 
 from __future__ import annotations
 
+import re
 import string
 import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
@@ -33,6 +34,7 @@ from ivr.config.models import (
 from ivr.config.problems import Problem, one_of
 from ivr.config.yamlsource import Path, SourceMap
 from ivr.prompts.speech import prompts_needed
+from routing.config import AgentConfig, QueueConfig, RoutingConfig, Step
 
 TERMINAL = (QueueNode, TransferNode, VoicemailNode, HangupNode)
 RECORDING_PLACEHOLDERS = frozenset({"hotline", "uniqueid", "call_id", "date", "time", "caller"})
@@ -287,8 +289,10 @@ def check_directory(d: DirectoryInput, flow_files: Iterable[str]) -> list[Proble
 # --- one flow ------------------------------------------------------------------------------
 
 
-def check_flow(f: FlowInput, d: DirectoryInput | None) -> list[Problem]:
-    """One flow file: references, clashes, node settings, schedules and queues it names."""
+def check_flow(f: FlowInput, d: DirectoryInput | None, acd_queues: frozenset[str] = frozenset()) -> list[Problem]:
+    """One flow file: references, clashes, node settings, schedules and queues it names.
+
+    `acd_queues`: the queues of routing.yaml; each still needs its hotlines.yaml place."""
     flow, src = f.flow, f.src
     problems: list[Problem] = []
 
@@ -331,7 +335,14 @@ def check_flow(f: FlowInput, d: DirectoryInput | None) -> list[Problem]:
             if isinstance(node, HoursNode) and node.schedule not in d.schedules:
                 at((*base, "schedule"), f"unknown schedule {node.schedule!r} ({one_of(d.schedules, node.schedule)})")
             if isinstance(node, QueueNode) and node.queue not in d.queues:
-                at((*base, "queue"), f"unknown queue {node.queue!r} ({one_of(d.queues, node.queue)})")
+                if node.queue in acd_queues:
+                    at(
+                        (*base, "queue"),
+                        f"queue {node.queue!r} is in routing.yaml but not in hotlines.yaml queues (expected a "
+                        "dialplan place there too: callers go to it when the ACD cannot route)",
+                    )
+                else:
+                    at((*base, "queue"), f"unknown queue {node.queue!r} ({one_of(d.queues, node.queue)})")
             if isinstance(node, LanguageNode):
                 for digit, key in node.options.items():
                     if key not in d.languages:
@@ -453,10 +464,15 @@ def _check_way_out(f: FlowInput) -> list[Problem]:
 # --- hotlines and their flows ----------------------------------------------------------------
 
 
-def check_hotline_flows(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> list[Problem]:
-    """Entries, unreachable nodes, and language choices a hotline does not offer."""
+def check_hotline_flows(
+    d: DirectoryInput, flows: Mapping[str, FlowInput], overflow_nodes: Iterable[str] = ()
+) -> list[Problem]:
+    """Entries, unreachable nodes, and language choices a hotline does not offer.
+
+    `overflow_nodes`: nodes routing.yaml sends overflowing callers to; reachable where they exist."""
     problems: list[Problem] = []
     starts: dict[str, set[str]] = {name: {f.flow.start} for name, f in flows.items()}
+    overflow_seeds = frozenset(overflow_nodes)
     for number, hotline in d.directory.hotlines.items():
         f = flows.get(hotline.flow)
         if f is None:
@@ -495,7 +511,7 @@ def check_hotline_flows(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> li
         if not f.complete or any(t not in f.flow.nodes for n in f.flow.nodes.values() for _, t in edges(n)):
             continue  # with a reference to fix first, "unreachable" would only add noise
         seen: set[str] = set()
-        for start in starts[name]:
+        for start in starts[name] | (overflow_seeds & f.flow.nodes.keys()):
             seen |= reachable(f.flow, start)
         for node_id in f.flow.nodes:
             if node_id not in seen:
@@ -625,4 +641,288 @@ def check_prompts(
         elif found.problem is not None and found.shown not in checked_files:
             checked_files.add(found.shown)
             problems.append(Problem.at(need.src.value(need.path), need.path, f"{found.shown}: {found.problem}"))
+    return problems
+
+
+# --- routing.yaml (the ACD) ----------------------------------------------------------------
+
+# What Dial accepts as one endpoint: TECH/resource (PJSIP/1001, PJSIP/1001@trunk, SIP/x, Local/1001@agents).
+ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[^\s,&/][^\s,&]*$")
+MAILBOX = re.compile(r"^[^\s,@]+(@[^\s,@]+)?$")
+CALLER_NUMBER = re.compile(r"^\+?[0-9][0-9 ()-]*$")
+OVERFLOW_CAUSES = ("timeout", "no_agents", "full")
+
+
+@dataclass(frozen=True)
+class RoutingInput:
+    """routing.yaml: the model (possibly partial when some entries failed) and its keys."""
+
+    routing: RoutingConfig
+    src: SourceMap
+    agents: frozenset[str]  # every agent id written, valid or not
+    queues: frozenset[str]  # every queue name written, valid or not
+    agents_complete: bool  # every agent entry is valid: "no agent has ..." checks are meaningful
+
+
+def overflow_nodes(r: RoutingInput) -> frozenset[str]:
+    """Flow nodes that overflowing callers are sent to (they count as reachable)."""
+    out: set[str] = set()
+    for queue in r.routing.queues.values():
+        for cause in OVERFLOW_CAUSES:
+            dest = getattr(queue.overflow, cause)
+            if dest is not None and dest.node is not None:
+                out.add(dest.node)
+    return frozenset(out)
+
+
+def acd_usage(r: RoutingInput, d: DirectoryInput, flows: Mapping[str, FlowInput]) -> dict[str, set[str]]:
+    """Hotline number -> the ACD queues its callers can reach: queue nodes reachable from its
+    start, and the queues and flow nodes those overflow to, transitively."""
+    queues = r.routing.queues
+    usage: dict[str, set[str]] = {}
+    for number, hotline in d.directory.hotlines.items():
+        f = flows.get(hotline.flow)
+        if f is None or not f.complete:
+            continue
+        nodes = reachable(f.flow, hotline_start(hotline, f.flow))
+        used: set[str] = set()
+        while True:
+            before = (len(nodes), len(used))
+            used |= {
+                n.queue for n in (f.flow.nodes[i] for i in nodes) if isinstance(n, QueueNode) and n.queue in queues
+            }
+            for name in list(used):
+                for cause in OVERFLOW_CAUSES:
+                    dest = getattr(queues[name].overflow, cause)
+                    if dest is None:
+                        continue
+                    if dest.queue is not None and dest.queue in queues:
+                        used.add(dest.queue)
+                    if dest.node is not None and dest.node in f.flow.nodes and dest.node not in nodes:
+                        nodes |= reachable(f.flow, dest.node)
+            if (len(nodes), len(used)) == before:
+                break
+        usage[number] = used
+    return usage
+
+
+def _requirement(queue: QueueConfig, step: Step) -> tuple[dict[str, int], list[tuple[str, ...]]]:
+    """Minimum proficiencies and the group lists (one group of each) an agent needs for a step."""
+    skills = dict(queue.skills)
+    for skill, level in step.skills.items():
+        skills[skill] = max(level, skills.get(skill, 0))
+    groups = [g for g in (queue.groups, step.groups) if g]
+    return skills, groups
+
+
+def _meets(agent: AgentConfig, skills: Mapping[str, int], groups: list[tuple[str, ...]], language: str | None) -> bool:
+    if any(agent.skills.get(skill, 0) < level for skill, level in skills.items()):
+        return False
+    if any(not set(agent.groups) & set(choice) for choice in groups):
+        return False
+    return language is None or not agent.languages or language in agent.languages
+
+
+def _describe_need(skills: Mapping[str, int], groups: list[tuple[str, ...]], language: str | None) -> str:
+    parts = [f"{skill} >= {level}" for skill, level in sorted(skills.items())]
+    parts += [f"in group {' or '.join(choice)}" for choice in groups]
+    if language is not None:
+        parts.append(f"speaking {language}")
+    return ", ".join(parts) if parts else "any agent"
+
+
+def _cycles(graph: Mapping[str, list[tuple[str, str]]]) -> list[list[tuple[str, str, str]]]:
+    """One cycle (as edges queue, cause, target) per strongly connected group of queues,
+    starting at its first name in alphabetical order."""
+    out: list[list[tuple[str, str, str]]] = []
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start in done:
+            continue
+        # Shortest path from start back to start (breadth first, causes in written order).
+        parent: dict[str, tuple[str, str]] = {}
+        frontier = [start]
+        found = False
+        while frontier and not found:
+            nxt: list[str] = []
+            for q in frontier:
+                for cause, target in graph.get(q, []):
+                    if target == start:
+                        parent[start] = (q, cause)
+                        found = True
+                        break
+                    if target not in parent and target in graph:
+                        parent[target] = (q, cause)
+                        nxt.append(target)
+                if found:
+                    break
+            frontier = nxt
+        if not found:
+            continue
+        cycle: list[tuple[str, str, str]] = []
+        node = start
+        while True:
+            q, cause = parent[node]
+            cycle.append((q, cause, node))
+            node = q
+            if node == start:
+                break
+        cycle.reverse()
+        out.append(cycle)
+        done |= {q for q, _, _ in cycle}
+    return out
+
+
+def check_routing(r: RoutingInput, d: DirectoryInput | None, flows: Mapping[str, FlowInput]) -> list[Problem]:
+    """routing.yaml against itself, hotlines.yaml and the flows: endpoints, languages, skills
+    and groups nobody has, overflow targets and cycles, fallback places."""
+    routing, src = r.routing, r.src
+    agents, queues = routing.agents, routing.queues
+    problems: list[Problem] = []
+
+    def at(path: Path, message: str, key: bool = False) -> None:
+        problems.append(Problem.at(src.key(path) if key else src.value(path), path, message))
+
+    # Agents: endpoints and languages.
+    endpoints: dict[str, str] = {}
+    for agent_id, agent in agents.items():
+        base: Path = ("agents", agent_id)
+        if not ENDPOINT.match(agent.endpoint):
+            at((*base, "endpoint"), f"invalid endpoint {agent.endpoint!r} (expected TECH/resource, e.g. PJSIP/1001)")
+        else:
+            tech, resource = agent.endpoint.split("/", 1)
+            normal = f"{tech.upper()}/{resource}"
+            if normal in endpoints:
+                at(
+                    (*base, "endpoint"),
+                    f"endpoint {agent.endpoint!r} is also agent {endpoints[normal]}'s "
+                    "(expected each agent its own endpoint: Dial would ring one phone for two agents)",
+                )
+            else:
+                endpoints[normal] = agent_id
+        if d is not None:
+            for i, spoken in enumerate(agent.languages):
+                if spoken not in d.languages:
+                    at(
+                        (*base, "languages", i),
+                        f"unknown language {spoken!r} ({one_of(d.languages, spoken)}; "
+                        "languages are defined in hotlines.yaml)",
+                    )
+
+    skill_names = {skill for agent in agents.values() for skill in agent.skills}
+    group_names = {group for agent in agents.values() for group in agent.groups}
+    graph: dict[str, list[tuple[str, str]]] = {}
+    for name, queue in queues.items():
+        base = ("queues", name)
+        if d is not None and name not in d.queues:
+            at(
+                base,
+                f"queue {name!r} has no dialplan place in hotlines.yaml queues (expected an entry {name!r} there: "
+                "callers go to it when the ACD cannot route, e.g. when Redis is unreachable)",
+                key=True,
+            )
+        language = queue.language if queue.language != "caller" else None
+        if language is not None and d is not None and language not in d.languages:
+            at(
+                (*base, "language"),
+                f"unknown language {language!r} (expected 'caller', null or a language key: {one_of(d.languages, language)})",
+            )
+            language = None
+        # Skills and groups that nobody has: the queue or step could never be served.
+        names_ok = r.agents_complete
+        if r.agents_complete:
+            named: list[tuple[Path, str, bool]] = [((*base, "skills", s), s, True) for s in queue.skills]
+            named += [((*base, "groups", i), g, False) for i, g in enumerate(queue.groups)]
+            for s_i, step in enumerate(queue.steps):
+                named += [((*base, "steps", s_i, "skills", s), s, True) for s in step.skills]
+                named += [((*base, "steps", s_i, "groups", i), g, False) for i, g in enumerate(step.groups)]
+            for path, value, is_skill in named:
+                have = skill_names if is_skill else group_names
+                if value not in have:
+                    names_ok = False
+                    what = "skill" if is_skill else "group"
+                    at(
+                        path,
+                        f"no agent has {what} {value!r} ({one_of(have, value)}); the queue could never be served",
+                        key=is_skill,
+                    )
+        if names_ok:
+            queue_skills, queue_groups = _requirement(queue, Step())
+            if not any(_meets(a, queue_skills, queue_groups, language) for a in agents.values()):
+                at(
+                    base,
+                    f"no agent can serve queue {name!r} (it needs {_describe_need(queue_skills, queue_groups, language)}; "
+                    "expected at least one such agent)",
+                    key=True,
+                )
+            else:
+                for s_i, step in enumerate(queue.steps):
+                    skills, groups = _requirement(queue, step)
+                    if not any(_meets(a, skills, groups, language) for a in agents.values()):
+                        at(
+                            (*base, "steps", s_i),
+                            f"no agent meets step {s_i + 1} ({_describe_need(skills, groups, language)}); "
+                            "expected at least one such agent, else the step never offers the call",
+                        )
+        # Overflow destinations.
+        for cause in OVERFLOW_CAUSES:
+            dest = getattr(queue.overflow, cause)
+            if dest is None:
+                continue
+            path = (*base, "overflow", cause)
+            if dest.queue is not None:
+                if dest.queue not in r.queues:
+                    hint = (
+                        f"; {dest.queue!r} is only a dialplan queue: use dialplan: 'context,extension'"
+                        if d is not None and dest.queue in d.queues
+                        else ""
+                    )
+                    at((*path, "queue"), f"unknown ACD queue {dest.queue!r} ({one_of(r.queues, dest.queue)}{hint})")
+                elif dest.queue in queues:
+                    graph.setdefault(name, []).append((cause, dest.queue))
+            if dest.voicemail is not None and not MAILBOX.match(dest.voicemail):
+                at((*path, "voicemail"), f"invalid mailbox {dest.voicemail!r} (expected mailbox or mailbox@context, e.g. '400')")
+            if dest.dialplan is not None and not all(part.strip() for part in dest.dialplan.split(",")):
+                at((*path, "dialplan"), f"invalid dialplan place {dest.dialplan!r} (expected 'context,extension', both given)")
+        graph.setdefault(name, [])
+    for cycle in _cycles(graph):
+        first, cause, _ = cycle[0]
+        shown = first + "".join(f" -{c}-> {t}" for _, c, t in cycle)
+        at(
+            ("queues", first, "overflow", cause, "queue"),
+            f"overflow cycle: {shown} (expected overflows to end at voicemail, a flow node or the dialplan)",
+        )
+
+    # Overflow nodes exist in the flow of every hotline whose callers can reach the queue.
+    usage = acd_usage(r, d, flows) if d is not None else {}
+    for name, queue in queues.items():
+        users = sorted(number for number, used in usage.items() if name in used)
+        for cause in OVERFLOW_CAUSES:
+            dest = getattr(queue.overflow, cause)
+            if dest is None or dest.node is None:
+                continue
+            path = ("queues", name, "overflow", cause, "node")
+            if users and d is not None:
+                by_flow: dict[str, list[str]] = {}
+                for number in users:
+                    by_flow.setdefault(d.directory.hotlines[number].flow, []).append(number)
+                for flow_name, numbers in sorted(by_flow.items()):
+                    f = flows[flow_name]
+                    if dest.node not in f.node_ids:
+                        at(
+                            path,
+                            f"unknown node {dest.node!r} in flow {flow_name!r} of hotline {', '.join(numbers)}, "
+                            f"whose callers can reach queue {name!r} ({one_of(f.node_ids, dest.node)})",
+                        )
+            elif flows and not any(dest.node in f.node_ids for f in flows.values()):
+                every = sorted({n for f in flows.values() for n in f.node_ids})
+                at(path, f"unknown node {dest.node!r}: no flow has it ({one_of(every, dest.node)})")
+
+    # Classification and state.
+    for i, number in enumerate(routing.classification.vip_numbers):
+        if not CALLER_NUMBER.match(number):
+            at(("classification", "vip_numbers", i), f"invalid caller number {number!r} (expected digits, optionally with a leading +, spaces or -, e.g. '13800138000')")
+    url = routing.state.redis_url
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        at(("state", "redis_url"), f"invalid Redis URL {url!r} (expected redis://host:port/db, rediss://... or unix://path)")
     return problems

@@ -4,12 +4,19 @@ The public write methods only enqueue; one writer task drains the queue in batch
 each in one transaction. `flush()` waits for everything enqueued so far; `close()`
 flushes. A crash loses at most the batch being written (about 20 ms of calls), and
 rows a crash left open are closed as `interrupted` at the next start.
+
+A call's ACD queue legs are written with its end, in the same transaction. Every call also
+gets a `caller_key`, HMAC-SHA256(salt, the caller's normalised digits), whatever the privacy
+policy stores in `caller`: `history()` finds a caller's past calls by it (returning caller,
+last agent) even when the stored number is masked or hashed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +25,8 @@ from pathlib import Path
 import aiosqlite
 
 from ivr.records.masking import Policy, mask_caller
-from ivr.records.model import CallEnded, CallRow, CallStarted, Disposition, EventKind, PathEvent
+from ivr.records.model import CallEnded, CallRow, CallStarted, Disposition, EventKind, PathEvent, QueueLeg
+from routing.classify import PastCall, normalize_number
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX calls_uniqueid ON calls(uniqueid)",
         "CREATE INDEX calls_hotline_started ON calls(dialed, started_at)",
     ),
+    (
+        # v3: the engine's ACD: one row per stay in a queue, and a caller key for history look-ups.
+        """CREATE TABLE queue_legs (
+            call_id TEXT NOT NULL REFERENCES calls(call_id),
+            seq INTEGER NOT NULL,
+            queue TEXT NOT NULL,
+            enqueued_at TEXT NOT NULL,
+            left_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            answered_at TEXT,
+            agent_id TEXT,
+            talk_seconds REAL,
+            offers INTEGER NOT NULL DEFAULT 0,
+            overflow TEXT,
+            first_estimate REAL,
+            priority INTEGER NOT NULL DEFAULT 0,
+            ended_by TEXT,
+            PRIMARY KEY (call_id, seq)
+        )""",
+        "CREATE INDEX queue_legs_queue_enqueued ON queue_legs(queue, enqueued_at)",
+        "CREATE INDEX queue_legs_agent ON queue_legs(agent_id)",
+        # Rows written before v3 have none: their callers are unknown to history().
+        "ALTER TABLE calls ADD COLUMN caller_key TEXT",
+        "CREATE INDEX calls_caller_key ON calls(caller_key, ended_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _BATCH = 500
@@ -76,6 +109,46 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 def _parse(text: str | None) -> dt.datetime | None:
     return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def caller_key(number: str, salt: str) -> str | None:
+    """HMAC-SHA256(salt, normalised digits): the same for `+86 138...`, `0086138...`, `138...`;
+    None for a withheld number (no digits). The salt is `privacy.hash_salt`."""
+    digits = normalize_number(number)
+    if not digits:
+        return None
+    return hmac.new(salt.encode(), digits.encode(), hashlib.sha256).hexdigest()
+
+
+_LEG_COLUMNS = (
+    "queue, enqueued_at, left_at, outcome, answered_at, agent_id, talk_seconds, offers, overflow,"
+    " first_estimate, priority, ended_by"
+)
+
+
+def _leg_row(call_id: str, seq: int, leg: QueueLeg) -> tuple[object, ...]:
+    return (
+        call_id, seq, leg.queue, _iso(leg.enqueued_at), _iso(leg.left_at), leg.outcome, _iso(leg.answered_at),
+        leg.agent_id, leg.talk_seconds, leg.offers, leg.overflow, leg.first_estimate, leg.priority, leg.ended_by,
+    )
+
+
+def _leg(r: Sequence[object]) -> QueueLeg:
+    queue, enqueued_at, left_at, outcome, answered_at, agent_id, talk, offers, overflow, estimate, priority, by = r
+    return QueueLeg(
+        queue=str(queue),
+        enqueued_at=dt.datetime.fromisoformat(str(enqueued_at)),
+        left_at=dt.datetime.fromisoformat(str(left_at)),
+        outcome=outcome,  # type: ignore[arg-type]  # written from the Literal
+        answered_at=_parse(answered_at if isinstance(answered_at, str) else None),
+        agent_id=agent_id if isinstance(agent_id, str) else None,
+        talk_seconds=float(talk) if isinstance(talk, int | float) else None,
+        offers=int(offers) if isinstance(offers, int) else 0,
+        overflow=overflow if isinstance(overflow, str) else None,
+        first_estimate=float(estimate) if isinstance(estimate, int | float) else None,
+        priority=int(priority) if isinstance(priority, int) else 0,
+        ended_by=by,  # type: ignore[arg-type]  # written from the Literal
+    )
 
 
 @dataclass(frozen=True)
@@ -166,11 +239,12 @@ class CallStore:
             if isinstance(item, CallStarted):
                 await self._db.execute(
                     "INSERT OR IGNORE INTO calls (call_id, uniqueid, channel, dialed, caller, hotline, language,"
-                    " menu_version, config_version, started_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " menu_version, config_version, started_at, caller_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         item.call_id, item.uniqueid, item.channel, item.dialed,
                         mask_caller(item.caller, self._policy, self._salt), item.hotline, item.language,
                         item.menu_version, item.config_version, _iso(item.started_at),
+                        caller_key(item.caller, self._salt),
                     ),
                 )
             elif isinstance(item, CallEnded):
@@ -190,6 +264,10 @@ class CallStore:
                         (item.call_id, seq, _iso(event.at), event.kind.value, event.node, event.value)
                         for seq, event in enumerate(item.events)
                     ],
+                )
+                await self._db.executemany(
+                    f"INSERT OR REPLACE INTO queue_legs (call_id, seq, {_LEG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [_leg_row(item.call_id, seq, leg) for seq, leg in enumerate(item.queue_legs)],
                 )
             else:
                 await self._db.execute(
@@ -233,6 +311,31 @@ class CallStore:
         async for row in self._rows(where + " ORDER BY started_at, call_id", tuple(args)):
             yield row
 
+    async def history(self, caller_number: str, since: dt.datetime | float) -> list[PastCall]:
+        """The caller's calls that ended at or after `since` (a datetime, or epoch seconds), newest
+        first: when each ended, the agent who answered it (its last answered queue leg) and the talk time.
+
+        Found by caller key, so a masked or hashed stored number does not matter; each PastCall's
+        `caller` is `caller_number` as given. Calls still open (this one) are left out."""
+        key = caller_key(caller_number, self._salt)
+        if key is None:
+            return []
+        start = since if isinstance(since, dt.datetime) else dt.datetime.fromtimestamp(since, dt.timezone.utc)
+        cursor = await self._db.execute(
+            "SELECT c.ended_at,"
+            " (SELECT agent_id FROM queue_legs l WHERE l.call_id = c.call_id AND l.outcome = 'answered'"
+            "  ORDER BY l.seq DESC LIMIT 1),"
+            " (SELECT talk_seconds FROM queue_legs l WHERE l.call_id = c.call_id AND l.outcome = 'answered'"
+            "  ORDER BY l.seq DESC LIMIT 1)"
+            " FROM calls c WHERE c.caller_key = ? AND c.ended_at IS NOT NULL AND c.ended_at >= ?"
+            " ORDER BY c.ended_at DESC, c.call_id DESC",
+            (key, _iso(start)),
+        )
+        return [
+            PastCall(caller_number, dt.datetime.fromisoformat(ended).timestamp(), agent, float(talk or 0.0))
+            for ended, agent, talk in await cursor.fetchall()
+        ]
+
     async def disposition_counts(self) -> dict[str, int]:
         cursor = await self._db.execute(
             "SELECT COALESCE(disposition, 'open'), COUNT(*) FROM calls GROUP BY 1 ORDER BY 2 DESC"
@@ -254,13 +357,17 @@ class CallStore:
                 PathEvent(dt.datetime.fromisoformat(at), EventKind(kind), node, value)
                 for at, kind, node, value in await events_cursor.fetchall()
             )
+            legs_cursor = await self._db.execute(
+                f"SELECT {_LEG_COLUMNS} FROM queue_legs WHERE call_id = ? ORDER BY seq", (r[0],)
+            )
+            legs = tuple(_leg(leg) for leg in await legs_cursor.fetchall())
             yield CallRow(
                 call_id=r[0], uniqueid=r[1], channel=r[2], dialed=r[3], caller=r[4], hotline=r[5],
                 language=r[6], menu_version=r[7], config_version=r[8], started_at=dt.datetime.fromisoformat(r[9]),
                 ended_at=_parse(r[10]), duration_ms=r[11],
                 disposition=Disposition(r[12]) if r[12] is not None else None, detail=r[13],
                 notice_played_at=_parse(r[14]), recording_started_at=_parse(r[15]), recording_file=r[16],
-                hung_up_by=r[17], hangup_cause=r[18], hangup_cause_txt=r[19], events=events,
+                hung_up_by=r[17], hangup_cause=r[18], hangup_cause_txt=r[19], events=events, queue_legs=legs,
             )
 
 
