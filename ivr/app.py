@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,10 @@ from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
 from ivr.records.store import CallStore
 from ivr.reload import ConfigHolder, ReloadResult
+from routing.classify import PastCall
+from routing.config import RoutingConfig
+from routing.state import LiveState, StateUnavailable
+from routing.service import Acd, UnreachableState
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,12 @@ class ControllerOptions:
     clock: Clock = utc_now
     on_turnaround: TurnaroundHook | None = None
     lookup_base_url: str | None = None  # overrides lookups.base_url (the demo's backend)
+    acd: bool = True  # False: no ACD even with routing.yaml (every queue is a dialplan place)
+    routing: RoutingConfig | None = None  # overrides config/routing.yaml (tests)
+    live_state: LiveState | None = None  # a live-state backend to use instead of building one
+    acd_clock: Callable[[], float] = time.time  # the ACD's epoch seconds (waits, steps, wrap-up)
+    acd_rng: random.Random | None = None  # for the `random` strategy
+    acd_max_idle: float = 1.0  # the dispatcher re-matches at least this often (seconds)
 
 
 class Controller:
@@ -45,6 +57,8 @@ class Controller:
         self.server: FastAgiServer | None = None
         self.http: httpx.AsyncClient | None = None
         self._ami_close: Callable[[], None] | None = None
+        self.acd: Acd | None = None
+        self._own_state: LiveState | None = None  # built here, closed here
 
     @property
     def config(self) -> LoadedConfig:
@@ -65,12 +79,20 @@ class Controller:
         self.http = httpx.AsyncClient(
             transport=selfservice.GatedTransport(httpx.AsyncHTTPTransport(), settings.lookups.max_in_flight)
         )
+        routing = self.options.routing or self.config.routing
+        if routing is not None and self.options.acd:
+            state = self.options.live_state or await self._build_state(routing)
+            self.acd = Acd(
+                routing, state, clock=self.options.acd_clock, rng=self.options.acd_rng or random.Random(),
+                history=self._history, max_idle=self.options.acd_max_idle,
+            )
+            await self.acd.start()
         router = Router()
         router.add(
             "ivr",
             IvrScript(
                 self.configs, self.store, self.http,
-                clock=self.options.clock, lookup_base_url=self.options.lookup_base_url,
+                clock=self.options.clock, lookup_base_url=self.options.lookup_base_url, acd=self.acd,
             ),
         )
         fastagi = settings.fastagi
@@ -93,12 +115,49 @@ class Controller:
 
             self._ami_close = await start_ami_link(settings.ami, self.store)
 
+    async def _build_state(self, routing: RoutingConfig) -> LiveState:
+        """The live-state backend routing.yaml asks for. Redis unreachable at start-up: the
+        controller still starts, and every ACD call goes to its dialplan place."""
+        settings = routing.state
+        if settings.backend == "memory":
+            from routing.memory_state import MemoryState
+
+            self._own_state = MemoryState(settings.reservation_ttl, clock=self.options.acd_clock)
+            return self._own_state
+        from routing.redis_state import RedisState
+
+        try:
+            self._own_state = await RedisState.connect(settings, clock=self.options.acd_clock)
+        except StateUnavailable as exc:
+            log.error("ACD live state unreachable at start-up, ACD queues go to the dialplan: %s", exc)
+            return UnreachableState(str(exc))
+        return self._own_state
+
+    async def _history(self, caller_number: str, since: float) -> Sequence[PastCall]:
+        """The caller's past ACD calls, from the call-record store (classification)."""
+        if self.store is None:
+            return ()
+        return await self.store.history(caller_number, since)
+
     def reload(self) -> ReloadResult:
-        return self.configs.reload()
+        result = self.configs.reload()
+        routing = self.config.routing
+        if result.ok and self.acd is not None and self.options.routing is None:
+            if routing is None:
+                log.warning("routing.yaml is gone: the ACD keeps its last routing until a restart")
+            elif routing != self.acd.config:
+                self.acd.reconfigure(routing)
+        elif result.ok and self.acd is None and routing is not None:
+            log.warning("routing.yaml appeared: the ACD starts with the next restart")
+        return result
 
     async def stop(self, grace: float = 5.0) -> None:
         if self.server is not None:
             await self.server.close(grace)
+        if self.acd is not None:
+            await self.acd.stop()
+        if self._own_state is not None:
+            await self._own_state.close()
         if self._ami_close is not None:
             self._ami_close()
         if self.http is not None:

@@ -275,6 +275,24 @@ class SetVariable(Command[None]):
 
 
 @dataclass(frozen=True)
+class SetMusic(Command[None]):
+    """`SET MUSIC ON|OFF [class]`: music on hold while the AGI waits (res_agi handle_setmusic,
+    always `200 result=0`; STREAM FILE stops it and does not restart it)."""
+
+    on: bool
+    music_class: str = "default"
+    verb: ClassVar[str] = "SET MUSIC"
+
+    def line(self) -> CommandLine:
+        if self.on:
+            return CommandLine((Word("SET MUSIC"), Word("ON"), self.music_class))
+        return CommandLine((Word("SET MUSIC"), Word("OFF")))
+
+    def decode(self, reply: Reply) -> None:
+        return None
+
+
+@dataclass(frozen=True)
 class RecordFile(Command[Recording]):
     filename: str
     format: str = "wav"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.config.models import Flow, Hotline
-from ivr.records.model import EventKind, PathEvent
+from ivr.records.model import EventKind, PathEvent, QueueLeg
 
 Clock = Callable[[], dt.datetime]
 
@@ -34,6 +34,11 @@ class CallContext:
     recording_started_at: dt.datetime | None = None
     recording_file: str | None = None
     node: str = ""
+    queue_legs: list[QueueLeg] = field(default_factory=list)  # stays in ACD queues, in order
 
-    def record(self, kind: EventKind, value: str = "", node: str | None = None) -> None:
-        self.events.append(PathEvent(self.clock(), kind, self.node if node is None else node, value))
+    def record(
+        self, kind: EventKind, value: str = "", node: str | None = None, at: dt.datetime | None = None
+    ) -> None:
+        """A path event, at `at` (the ACD's own clock) or now."""
+        when = self.clock() if at is None else at
+        self.events.append(PathEvent(when, kind, self.node if node is None else node, value))

@@ -40,6 +40,7 @@ from ivr.prompts import speech
 from ivr.flow.context import CallContext
 from ivr.records.model import Disposition, EventKind
 from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
+from routing.service import AcdCall, AcdLink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,12 +91,14 @@ class FlowRunner:
         http: httpx.AsyncClient,
         *,
         lookup_base_url: str | None = None,
+        acd: AcdLink | None = None,
     ) -> None:
         self.lookup_base_url = lookup_base_url or config.server.lookups.base_url
         self.config = config
         self.channel = channel
         self.call = call
         self.http = http
+        self.acd = acd  # the engine's ACD for this call; None: every queue is a dialplan place
 
     # --- driving ---------------------------------------------------------------------
 
@@ -129,6 +132,8 @@ class FlowRunner:
             return node.target
         if isinstance(node, QueueNode):
             await self.play(node.prompts)
+            if self.acd is not None and self.acd.serves(node.queue):
+                return await self._acd_queue(self.acd, node.queue)
             return await self._queue(node.queue)
         if isinstance(node, TransferNode):
             await self.play(node.prompts)
@@ -354,6 +359,39 @@ class FlowRunner:
             HandoffTarget(queue, target.context, target.extension or queue, target.timeout),
         )
         return Exit(Disposition.QUEUED, queue)
+
+    def dialplan_place(self, queue: str) -> HandoffTarget:
+        """A queue's plain dialplan place (hotlines.yaml): the ACD's fallback."""
+        queues = self.config.directory.queues
+        target = queues.get(queue)
+        if target is None and self.call.hotline.fallback_queue:
+            queue = self.call.hotline.fallback_queue
+            target = queues.get(queue)
+        if target is None:
+            return HandoffTarget(queue, "ivr-queue", queue, 300)
+        return HandoffTarget(queue, target.context, target.extension or queue, target.timeout)
+
+    async def _acd_queue(self, acd: AcdLink, queue: str) -> str | Exit:
+        """The engine's ACD serves the queue: the caller waits in this AGI session."""
+        self.call.record(EventKind.QUEUE, f"{queue} (acd)")
+        call = AcdCall(
+            call_id=self.call.call_id,
+            hotline=self.call.dialed,
+            caller_number=self.call.variables.get("caller", ""),
+            language=self.call.language,
+            asterisk_language=self.asterisk_language,
+            journal=self.call,
+            play=self.play,
+            say=self.say_value,
+            dialplan_place=self.dialplan_place,
+        )
+        issue = self.call.variables.get("issue") or queue
+        result = await acd.route(call, queue, issue)
+        if result.next_node is not None:
+            if result.next_node not in self.call.flow.nodes:
+                raise FlowError(f"queue {queue} overflows to node {result.next_node!r}, not in the flow")
+            return result.next_node
+        return Exit(result.disposition, result.detail, hung_up_by=result.hung_up_by)
 
     async def _move(self, context: str, extension: str, disposition: Disposition, kind: EventKind) -> Exit:
         self.call.record(kind, f"{context},{extension}")

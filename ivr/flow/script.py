@@ -23,8 +23,13 @@ from ivr.flow.engine import Exit, FlowRunner
 from ivr.records.model import CallEnded, CallStarted, Disposition, EventKind
 from ivr.records.store import CallStore
 from ivr.reload import ConfigHolder
+from routing.service import Acd, AcdLink
 
 log = logging.getLogger(__name__)
+
+# Where a caller goes after an ACD call the agent ended first: the post-call survey's
+# re-entry in the dialplan (it reads IVR_CALL_ID, IVR_QUEUE, IVR_AGENT, IVR_LANGUAGE).
+SURVEY_REENTRY = ("ivr-survey", "s", "1")
 
 
 def new_call_id() -> str:
@@ -41,7 +46,9 @@ class IvrScript:
         clock: Clock = utc_now,
         call_ids: Callable[[], str] = new_call_id,
         lookup_base_url: str | None = None,
+        acd: Acd | None = None,
     ) -> None:
+        self.acd = acd
         self.lookup_base_url = lookup_base_url
         self.configs = configs
         self.store = store
@@ -84,7 +91,8 @@ class IvrScript:
                 started_at=call.clock(),
             )
         )
-        runner = FlowRunner(config, session, call, self.http, lookup_base_url=self.lookup_base_url)
+        acd = AcdLink(self.acd, session) if self.acd is not None else None
+        runner = FlowRunner(config, session, call, self.http, lookup_base_url=self.lookup_base_url, acd=acd)
         exit = Exit(Disposition.INTERRUPTED, "controller stopped during the call")
         try:
             exit = await self._run(session, runner, call, hotline)
@@ -120,6 +128,7 @@ class IvrScript:
                     recording_file=call.recording_file,
                     hung_up_by=exit.hung_up_by,
                     events=tuple(call.events),
+                    queue_legs=tuple(call.queue_legs),
                 )
             )
 
@@ -128,7 +137,27 @@ class IvrScript:
         await session.set_variable("IVR_CALL_ID", call.call_id)
         await runner.set_language(hotline.language)
         await self._notice_then_recording(session, runner, call, hotline)
-        return await runner.run(hotline.entry or call.flow.start)
+        exit = await runner.run(hotline.entry or call.flow.start)
+        if exit.disposition is Disposition.ANSWERED and exit.hung_up_by == "agent":
+            await self._to_survey(session, runner, call)
+        return exit
+
+    async def _to_survey(self, session: AgiSession, runner: FlowRunner, call: CallContext) -> None:
+        """The agent hung up first and the caller is still on the line: the dialplan's
+        survey re-entry takes the caller once this AGI ends."""
+        leg = call.queue_legs[-1] if call.queue_legs else None
+        try:
+            for name, value in (
+                ("IVR_QUEUE", leg.queue if leg is not None else ""),
+                ("IVR_AGENT", (leg.agent_id or "") if leg is not None else ""),
+                ("IVR_LANGUAGE", runner.asterisk_language),
+            ):
+                await session.set_variable(name, value)
+            await session.continue_at(*SURVEY_REENTRY)
+        except AgiHangup:
+            call.record(EventKind.HANGUP, "caller (after the agent)")  # answered all the same
+            return
+        call.record(EventKind.TRANSFER, ",".join(SURVEY_REENTRY))
 
     async def _notice_then_recording(
         self, session: AgiSession, runner: FlowRunner, call: CallContext, hotline: Hotline

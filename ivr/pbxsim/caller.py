@@ -21,7 +21,8 @@ class Press:
 class HangUp:
     """Hang up at `at` seconds of call time, `after` seconds into a prompt, or — with
     `idle` — once the controller has kept the caller waiting that many real seconds
-    without sending a command (a slow backend, a stuck flow)."""
+    without sending a command (a slow backend, a stuck flow, music on hold in a queue).
+    `on_prompt="ringing:PJSIP/1001"` hangs up `after` seconds into Dial ringing that target."""
 
     at: float | None = None
     on_prompt: str | None = None

@@ -80,10 +80,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     backend = Backend()
     backend.server = await asyncio.start_server(backend.handle, "127.0.0.1", 0)
     holder: list[Rig] = []
+    # These tests are about the menus: queue nodes hand off to the dialplan (as without
+    # routing.yaml); calls through the engine's own ACD are in tests/routing/test_acd_calls.py.
     controller = Controller(
         REPO / "config",
         ControllerOptions(port=0, sqlite_path=tmp_path / "calls.sqlite", clock=lambda: holder[0].now if holder else OPEN,
-                          lookup_base_url=backend.url),
+                          lookup_base_url=backend.url, acd=False),
     )
     await controller.start()
     holder.append(Rig(controller, backend, tmp_path / "calls.sqlite"))

@@ -1,0 +1,216 @@
+"""The ACD's matching loop: one task per controller hands free agents to waiting callers.
+
+Loop: take a snapshot of the live state (agents and every controller's waiting callers),
+run `decision.match`, and for each assignment whose caller waits on THIS controller, put
+the agent in that caller's inbox (the caller's coroutine then reserves and rings it). Then
+sleep until the live state changes or the next timer (a step widening, a wrap-up or an
+affinity hold ending), at most `max_idle` seconds. Callers of other controllers are left to
+their own dispatcher; reservation is atomic in the live state, so two controllers that
+compute the same matching cannot hand one agent two calls.
+
+The dispatcher also tells its callers what they cannot see while they wait on music:
+nobody who could serve them is logged in any more (`Signal.NO_AGENTS`), or the live state
+cannot be reached (`Signal.STATE_DOWN`: they follow the dialplan fallback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from routing import decision
+from routing.config import RoutingConfig
+from routing.model import Activity, AgentState, Caller
+from routing.state import LiveState, StateUnavailable
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class Signal(Enum):
+    NO_AGENTS = "no_agents"  # nobody who could serve the caller is logged in
+    STATE_DOWN = "state_down"  # the live state cannot be reached
+
+
+@dataclass(eq=False)
+class Waiter:
+    """A caller waiting on this controller: where the dispatcher puts its agent."""
+
+    call_id: str
+    inbox: asyncio.Queue[decision.Assignment | Signal] = field(default_factory=asyncio.Queue)
+    # Ringing an agent (or about to): the dispatcher gives it nothing more until it is idle.
+    busy: bool = False
+
+    def idle(self) -> bool:
+        return not self.busy and self.inbox.empty()
+
+
+def ringing_calls(states: Mapping[str, AgentState]) -> frozenset[str]:
+    """Calls an agent is reserved for or talking to, on any controller: not to be matched again."""
+    return frozenset(
+        state.call_id
+        for state in states.values()
+        if state.call_id is not None and state.activity in (Activity.RESERVED, Activity.ON_CALL)
+    )
+
+
+def next_timer(config: RoutingConfig, callers: list[Caller], states: Mapping[str, AgentState], now: float) -> float | None:
+    """The next epoch second at which a matching may change with no state change:
+    a caller moves to a wider step, an affinity hold ends, a wrap-up ends."""
+    times: list[float] = []
+    for caller in callers:
+        queue = config.queues.get(caller.queue)
+        if queue is not None:
+            at = decision.next_step_at(queue, caller, now)
+            if at is not None:
+                times.append(at)
+        if caller.affinity_agent is not None and caller.affinity_until > now:
+            times.append(caller.affinity_until)
+    for state in states.values():
+        if state.activity is Activity.WRAP_UP and state.wrap_up_until > now:
+            times.append(state.wrap_up_until)
+    later = [t for t in times if t > now]
+    return min(later) if later else None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Callable[[], RoutingConfig],
+        state: LiveState,
+        clock: Clock,
+        rng: random.Random,
+        *,
+        max_idle: float = 1.0,
+        retry_after: float = 1.0,
+    ) -> None:
+        self._config = config
+        self.state = state
+        self.clock = clock
+        self.rng = rng
+        self.max_idle = max_idle
+        self.retry_after = retry_after
+        self.waiters: dict[str, Waiter] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.rounds = 0  # matchings run (for tests and logs)
+
+    # --- callers of this controller ------------------------------------------------------
+
+    def register(self, call_id: str) -> Waiter:
+        waiter = Waiter(call_id)
+        self.waiters[call_id] = waiter
+        return waiter
+
+    def unregister(self, call_id: str) -> None:
+        self.waiters.pop(call_id, None)
+
+    def poke(self) -> None:
+        """Run a matching now (a local caller became idle again, without a state change)."""
+        self._wake.set()
+
+    # --- the task -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="acd-dispatcher")
+            self._task.add_done_callback(self._ended)
+
+    @staticmethod
+    def _ended(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ACD dispatcher stopped on an error", exc_info=task.exception())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                wait = await self.run_once()
+            except StateUnavailable as exc:
+                log.error("ACD: live state unreachable, %d waiting callers go to the fallback: %s",
+                          len(self.waiters), exc)
+                for waiter in list(self.waiters.values()):
+                    waiter.inbox.put_nowait(Signal.STATE_DOWN)
+                await self._sleep(self.retry_after)
+                continue
+            except Exception:
+                # A bug must not stop routing for every caller: log it, retry shortly.
+                log.exception("ACD dispatcher: matching failed")
+                await self._sleep(self.retry_after)
+                continue
+            await self._wait_for_change(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _wait_for_change(self, timeout: float) -> None:
+        """Until the live state changes, a local poke, or `timeout` seconds."""
+        if self._wake.is_set():
+            self._wake.clear()
+            return
+        change = asyncio.ensure_future(self.state.wait_for_change(timeout))
+        poke = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((change, poke), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (change, poke):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(change, poke, return_exceptions=True)
+        self._wake.clear()
+        if change.done() and not change.cancelled():
+            change.result()  # StateUnavailable surfaces in the loop
+
+    async def run_once(self) -> float:
+        """One matching; returns how long to sleep before the next one."""
+        config = self._config()
+        states = await self.state.agents()
+        callers = await self.state.waiting()
+        now = self.clock()
+        self.rounds += 1
+        snapshot = decision.AgentSnapshot(states)
+        busy = ringing_calls(states)
+        local = self.waiters
+        candidates = [
+            caller for caller in callers
+            if caller.call_id not in busy and (caller.call_id not in local or local[caller.call_id].idle())
+        ]
+        last_offered = {name: await self.state.last_offered(name) for name in config.queues}
+        for assignment in decision.match(
+            candidates, config.agents, snapshot, config.queues, now, last_offered, self.rng
+        ):
+            waiter = local.get(assignment.caller.call_id)
+            if waiter is not None and waiter.idle():
+                waiter.busy = True
+                waiter.inbox.put_nowait(assignment)
+        # Callers nobody logged in could ever serve overflow (NO_AGENTS) instead of waiting.
+        for caller in callers:
+            waiter = local.get(caller.call_id)
+            queue = config.queues.get(caller.queue)
+            if waiter is None or queue is None or not waiter.idle():
+                continue
+            if not decision.can_ever_be_served(caller, queue, config.agents, states, now):
+                waiter.busy = True
+                waiter.inbox.put_nowait(Signal.NO_AGENTS)
+        timer = next_timer(config, callers, states, now)
+        wait = self.max_idle if timer is None else min(self.max_idle, timer - now)
+        return max(wait, 0.01)

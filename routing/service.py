@@ -1,0 +1,672 @@
+"""The ACD on a call: a caller waits inside its FastAGI session until an agent is free.
+
+`Acd.route(channel, call, queue, issue)` classifies the caller, refuses a full queue or one
+nobody logged in could serve (overflow), enqueues the caller in the live state, and waits
+on music on hold (`SET MUSIC ON <class>`), with position and wait-estimate announcements,
+for whichever comes first: an agent handed over by the dispatcher (`routing.dispatch`), the
+next announcement, the next routing step, the queue's max wait, or the caller hanging up
+(`AgiSession.until_hangup`). An agent handed over is reserved atomically, then rung with
+`EXEC Dial <endpoint>,<ring timeout>,g`; DIALSTATUS says what became of the offer. The
+decisions themselves (who serves whom, which step, the estimate) are `routing.decision`'s.
+
+Nothing is ever left behind: whatever ends the wait (answer, overflow, hang-up, a failure,
+the controller stopping), the caller is dequeued and any offer still open is ended with
+CALLER_GONE, so no agent stays reserved. If the live state cannot be reached, the caller
+goes to the queue's plain dialplan place (app_queue, `routing.handoff`): never dropped.
+
+A typical call, as AGI commands:
+
+    SET MUSIC ON default                  waiting
+    STREAM FILE .../queue-position ""     an announcement (stops the music)
+    SAY NUMBER 2 ""
+    SET MUSIC ON default
+    SET MUSIC OFF                         an agent was reserved
+    EXEC Dial PJSIP/1001,15,g
+    GET VARIABLE DIALSTATUS               ANSWER / NOANSWER / BUSY / CONGESTION / CHANUNAVAIL / CANCEL
+    GET VARIABLE ANSWEREDTIME             seconds talked
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Protocol, TypeVar
+
+from ivr.agi.commands import Command, SetMusic
+from ivr.agi.errors import AgiError, AgiHangup
+from ivr.records.model import Disposition, EventKind, QueueLeg
+from routing import decision
+from routing.classify import PastCall, classify
+from routing.config import Destination, QueueConfig, RoutingConfig
+from routing.dispatch import Dispatcher, Signal, Waiter
+from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
+from routing.model import AgentState, Caller, OfferOutcome, OverflowCause, Presence
+from routing.state import LiveState, StateUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+Clock = Callable[[], float]
+# (caller number as received, epoch seconds) -> the caller's past calls that ended since then.
+HistoryLookup = Callable[[str, float], Awaitable[Sequence[PastCall]]]
+
+# Dial returns at the ring timeout unless the agent answered; this long after it, a Dial
+# still running means a conversation: the agent is marked ON_CALL (the reservation would
+# expire during a long call otherwise) and the caller leaves the queue.
+ANSWER_MARGIN = 2.0
+# The AGI timeout of EXEC Dial: ringing plus the longest conversation we wait for.
+LONGEST_CALL = 4 * 3600.0
+# Overflow to another queue at most this many times per call (a -> b -> a is cut).
+MAX_QUEUES_PER_CALL = 5
+# Prompts the announcements play (prompts/sounds/<language>/<id>.wav).
+POSITION_PROMPT = "queue-position"  # "Your position in the queue is" + SAY NUMBER
+WAIT_PROMPT = "queue-wait"  # "Your expected wait is about" + minutes (say/minute(s))
+PROMPTS = (POSITION_PROMPT, WAIT_PROMPT)
+
+DIAL_OUTCOMES = {
+    "ANSWER": OfferOutcome.ANSWERED,
+    "NOANSWER": OfferOutcome.NO_ANSWER,
+    "BUSY": OfferOutcome.REJECTED,
+    "CONGESTION": OfferOutcome.REJECTED,
+    "CHANUNAVAIL": OfferOutcome.UNREACHABLE,
+    "CANCEL": OfferOutcome.CALLER_GONE,
+}
+
+
+def dial_outcome(status: str | None, result: int) -> OfferOutcome:
+    """DIALSTATUS and Dial's result as what became of the offer. A result of -1 without
+    ANSWER means the caller's channel is gone; an unknown status (INVALIDARGS, DONTCALL,
+    TORTURE) counts as unreachable."""
+    outcome = DIAL_OUTCOMES.get((status or "").upper(), OfferOutcome.UNREACHABLE)
+    if result < 0 and outcome is not OfferOutcome.ANSWERED:
+        return OfferOutcome.CALLER_GONE
+    return outcome
+
+
+# --- AGI -----------------------------------------------------------------------------------
+
+
+class AcdChannel(Protocol):
+    """What the ACD needs of the AGI session (`ivr.agi.session.AgiSession`)."""
+
+    async def run(self, command: Command[T], *, timeout: float | None = None) -> T: ...
+
+    async def exec(self, application: str, *arguments: str, timeout: float | None = None) -> int: ...
+
+    async def get_variable(self, name: str) -> str | None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def continue_at(self, context: str, extension: str, priority: str = "1") -> None: ...
+
+    async def until_hangup(self, work: Awaitable[T]) -> T: ...
+
+
+# --- what the call brings and gets back ---------------------------------------------------------
+
+
+class Journal(Protocol):
+    """Where a call's path events and queue legs go (`ivr.flow.context.CallContext`)."""
+
+    queue_legs: list[QueueLeg]
+
+    def record(
+        self, kind: EventKind, value: str = "", node: str | None = None, at: dt.datetime | None = None
+    ) -> None: ...
+
+
+Play = Callable[[tuple[str, ...]], Awaitable[str | None]]
+Say = Callable[[Literal["number", "minutes"], object], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class AcdCall:
+    """One call as the ACD sees it; the flow engine builds it."""
+
+    call_id: str
+    hotline: str  # the dialed hotline number
+    caller_number: str  # as received
+    language: str  # prompt language key (zh-CN): agents' languages and prompts
+    asterisk_language: str  # zh, en: for the dialplan variables
+    journal: Journal
+    play: Play  # plays prompts by id in the caller's language, recording them
+    say: Say  # speaks a number or a wait in minutes in the caller's language
+    # The plain dialplan place of a queue (hotlines.yaml), for the fallback when the live
+    # state is unreachable or an overflow has nowhere else to go.
+    dialplan_place: Callable[[str], HandoffTarget]
+
+    def info(self) -> CallInfo:
+        return CallInfo(self.call_id, self.hotline, self.asterisk_language)
+
+
+@dataclass(frozen=True)
+class AcdResult:
+    """How the caller left the ACD. `next_node`: an overflow to a node of the flow, where
+    the flow engine continues; otherwise the AGI session ends (the dialplan continues at
+    the place set, or the call is over)."""
+
+    disposition: Disposition
+    detail: str
+    queue: str
+    hung_up_by: str | None = None  # "caller" or "agent" (who ended an answered call)
+    agent_id: str | None = None
+    next_node: str | None = None
+
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+
+
+@dataclass
+class _Stay:
+    """One stay in one queue: what its QueueLeg will say."""
+
+    name: str
+    queue: QueueConfig
+    caller: Caller
+    waiter: Waiter | None = None
+    enqueued: bool = False  # in the live state's waiting list
+    reserved: str | None = None  # an agent reserved for this call whose offer is not ended yet
+    offers: int = 0
+    first_estimate: float | None = None
+    answered_at: float | None = None
+    agent_id: str | None = None
+    talk: float | None = None
+    ended_by: Literal["caller", "agent"] | None = None
+    step: int = 0
+
+    def leg(self, left_at: float, outcome: Literal["answered", "abandoned", "overflowed"],
+            overflow: str | None = None) -> QueueLeg:
+        return QueueLeg(
+            queue=self.name,
+            enqueued_at=_utc(self.caller.enqueued_at),
+            left_at=_utc(left_at),
+            outcome=outcome,
+            answered_at=None if self.answered_at is None else _utc(self.answered_at),
+            agent_id=self.agent_id,
+            talk_seconds=self.talk,
+            offers=self.offers,
+            overflow=overflow,
+            first_estimate=self.first_estimate,
+            priority=self.caller.priority,
+            ended_by=self.ended_by,
+        )
+
+
+@dataclass(frozen=True)
+class _Overflow:
+    cause: OverflowCause
+
+
+@dataclass(frozen=True)
+class _Answered:
+    agent_id: str
+    ended_by: Literal["caller", "agent"]
+
+
+class _CallerGone(Exception):
+    """The caller hung up while waiting or ringing."""
+
+
+# --- the ACD -----------------------------------------------------------------------------------
+
+
+class Acd:
+    """The ACD of one controller: its dispatcher task and the calls waiting on it."""
+
+    def __init__(
+        self,
+        config: RoutingConfig,
+        state: LiveState,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        history: HistoryLookup | None = None,
+        max_idle: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.clock = clock
+        self.rng = rng
+        self.history = history
+        self.dispatcher = Dispatcher(lambda: self.config, state, clock, rng, max_idle=max_idle)
+        self._longest_window = max((q.busy_window for q in config.queues.values()), default=3600.0)
+        self._check(config)
+
+    @staticmethod
+    def _check(config: RoutingConfig) -> None:
+        for name, queue in config.queues.items():
+            if queue.ring_timeout + ANSWER_MARGIN >= config.state.reservation_ttl:
+                log.warning("queue %s: ring_timeout %g s is not well below state.reservation_ttl %g s: "
+                            "a reservation may expire while the agent's phone rings",
+                            name, queue.ring_timeout, config.state.reservation_ttl)
+
+    def reconfigure(self, config: RoutingConfig) -> None:
+        """A reloaded routing.yaml: new calls and the dispatcher use it; calls in a queue keep
+        the queue settings they entered with."""
+        self.config = config
+        self._longest_window = max((q.busy_window for q in config.queues.values()), default=3600.0)
+        self._check(config)
+
+    def serves(self, queue: str) -> bool:
+        return queue in self.config.queues
+
+    async def start(self) -> None:
+        self.dispatcher.start()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+
+    # --- a call -------------------------------------------------------------------------------
+
+    async def route(self, channel: AcdChannel, call: AcdCall, queue_name: str, issue: str | None) -> AcdResult:
+        """Serve the caller from `queue_name` (and the queues it overflows to)."""
+        visited: list[str] = []
+        name = queue_name
+        while True:
+            visited.append(name)
+            result = await self._one_queue(channel, call, name, issue)
+            if isinstance(result, AcdResult):
+                return result
+            cause, destination = result
+            target = destination.queue if destination is not None else None
+            if target is not None and target in self.config.queues and target not in visited \
+                    and len(visited) < MAX_QUEUES_PER_CALL:
+                call.journal.record(EventKind.OVERFLOW, f"{cause.value} -> queue {target}", at=_utc(self.clock()))
+                name = target
+                continue
+            return await self._leave(channel, call, name, cause, destination)
+
+    async def _one_queue(
+        self, channel: AcdChannel, call: AcdCall, name: str, issue: str | None
+    ) -> AcdResult | tuple[OverflowCause, Destination | None]:
+        queue = self.config.queues[name]
+        now = self.clock()
+        stay = _Stay(name, queue, Caller(call.call_id, name, now, language=call.language, issue=issue))
+        try:
+            try:
+                stay.caller = await self._classify(call, name, queue, issue, now)
+                waiting = await self.state.waiting()
+                if sum(1 for other in waiting if other.queue == name) >= queue.max_callers:
+                    return self._overflowed(call, stay, OverflowCause.FULL)
+                states = await self.state.agents()
+                if not decision.can_ever_be_served(stay.caller, queue, self.config.agents, states, now):
+                    return self._overflowed(call, stay, OverflowCause.NO_AGENTS)
+                stay.waiter = self.dispatcher.register(call.call_id)
+                await self.state.enqueue(stay.caller)
+                stay.enqueued = True
+                self._record(call, EventKind.ENQUEUED, _enqueued_text(stay.caller))
+                self._record(call, EventKind.STEP, f"{name} step 1")
+                ended = await self._wait(channel, call, stay)
+            except StateUnavailable as exc:
+                return await self._state_down(channel, call, stay, exc)
+            except (_CallerGone, AgiHangup):
+                left = self.clock()
+                call.journal.queue_legs.append(stay.leg(left, "abandoned"))
+                return AcdResult(Disposition.QUEUE_ABANDONED, f"{name}: hung up after {left - stay.caller.enqueued_at:.0f} s",
+                                 name, hung_up_by="caller")
+            if isinstance(ended, _Overflow):
+                return self._overflowed(call, stay, ended.cause)
+            call.journal.queue_legs.append(stay.leg(self.clock(), "answered"))
+            return AcdResult(Disposition.ANSWERED, f"{name}: {ended.agent_id}", name,
+                             hung_up_by=ended.ended_by, agent_id=ended.agent_id)
+        finally:
+            await self._clean_up(call, stay)
+
+    async def _classify(self, call: AcdCall, name: str, queue: QueueConfig, issue: str | None, now: float) -> Caller:
+        past: Sequence[PastCall] = ()
+        days = max(self.config.classification.returning_within_days,
+                   queue.affinity.lookback_days if queue.affinity.enabled else 0.0)
+        if self.history is not None and call.caller_number:
+            try:
+                past = await self.history(call.caller_number, now - days * 86400.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # classification is an input, not a reason to drop a call
+                log.warning("call %s: caller history unavailable, classified as new: %s", call.call_id, exc)
+        return classify(
+            call_id=call.call_id, queue_name=name, queue=queue, caller_number=call.caller_number,
+            language=call.language, issue=issue, history=past,
+            classification=self.config.classification, now=now,
+        )
+
+    def _record(self, call: AcdCall, kind: EventKind, value: str, at: float | None = None) -> None:
+        call.journal.record(kind, value, at=_utc(self.clock() if at is None else at))
+
+    def _overflowed(self, call: AcdCall, stay: _Stay, cause: OverflowCause) -> tuple[OverflowCause, Destination | None]:
+        call.journal.queue_legs.append(stay.leg(self.clock(), "overflowed", cause.value))
+        destination: Destination | None = getattr(stay.queue.overflow, cause.value, None)
+        return cause, destination
+
+    async def _clean_up(self, call: AcdCall, stay: _Stay) -> None:
+        """Leave nothing behind: no open offer, no waiting entry, no local waiter."""
+        if stay.waiter is not None:
+            self.dispatcher.unregister(call.call_id)
+        if stay.reserved is not None:
+            agent_id, stay.reserved = stay.reserved, None
+            await self._quietly(call, self.state.offer_ended(
+                agent_id, call.call_id, OfferOutcome.CALLER_GONE, self.clock(),
+                misses_before_not_ready=stay.queue.misses_before_not_ready))
+        if stay.enqueued:
+            stay.enqueued = False
+            await self._quietly(call, self.state.dequeue(call.call_id))
+
+    async def _quietly(self, call: AcdCall, work: Awaitable[object]) -> None:
+        """A live-state write that must not stop the call (clean-up, bookkeeping of a call
+        already connected). Shielded: a controller stopping mid-call still frees the agent."""
+        task = asyncio.ensure_future(work)
+        try:
+            await asyncio.shield(task)
+        except StateUnavailable as exc:
+            log.warning("call %s: live state unreachable during clean-up: %s", call.call_id, exc)
+        except asyncio.CancelledError:
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+
+    # --- waiting --------------------------------------------------------------------------------
+
+    async def _music(self, channel: AcdChannel, stay: _Stay, on: bool) -> None:
+        await channel.run(SetMusic(on, stay.queue.moh_class))
+
+    async def _wait(self, channel: AcdChannel, call: AcdCall, stay: _Stay) -> _Overflow | _Answered:
+        queue, waiter = stay.queue, stay.waiter
+        assert waiter is not None
+        announce = queue.announce
+        announcing = announce.position or announce.wait_estimate
+        next_announcement = stay.caller.enqueued_at + announce.first_after if announcing else math.inf
+        deadline = stay.caller.enqueued_at + queue.max_wait
+        await self._music(channel, stay, True)
+        while True:
+            now = self.clock()
+            self._note_step(call, stay, now)
+            if now >= deadline:
+                return _Overflow(OverflowCause.TIMEOUT)
+            if now >= next_announcement:
+                await self._announce(channel, call, stay)
+                next_announcement = self.clock() + announce.every
+                await self._music(channel, stay, True)
+                continue
+            step_at = decision.next_step_at(queue, stay.caller, now)
+            wake = min(deadline, next_announcement, step_at if step_at is not None else math.inf)
+            try:
+                item = await channel.until_hangup(asyncio.wait_for(waiter.inbox.get(), max(wake - now, 0.0)))
+            except TimeoutError:
+                continue
+            if item is Signal.STATE_DOWN:
+                raise StateUnavailable("the dispatcher lost the live state")
+            if item is Signal.NO_AGENTS:
+                return _Overflow(OverflowCause.NO_AGENTS)
+            assert isinstance(item, decision.Assignment)
+            try:
+                answered = await self._offer(channel, call, stay, item.agent_id)
+            finally:
+                waiter.busy = False
+            if answered is not None:
+                return answered
+            self.dispatcher.poke()
+
+    def _note_step(self, call: AcdCall, stay: _Stay, now: float) -> None:
+        step = decision.current_step(stay.queue, now - stay.caller.enqueued_at)
+        if step != stay.step:
+            stay.step = step
+            self._record(call, EventKind.STEP, f"{stay.name} step {step + 1}")
+
+    async def _announce(self, channel: AcdChannel, call: AcdCall, stay: _Stay) -> None:
+        announce = stay.queue.announce
+        waiting = await self.state.waiting()
+        states = await self.state.agents()
+        now = self.clock()
+        place = decision.position(stay.caller, waiting)
+        estimate = decision.estimate_wait(stay.caller, waiting, self.config.agents, states, self.config.queues, now)
+        if announce.position:
+            await call.play((POSITION_PROMPT,))
+            await call.say("number", place)
+        told = estimate if announce.wait_estimate else None
+        if told is not None:
+            await call.play((WAIT_PROMPT,))
+            await call.say("minutes", max(1, math.ceil(told / 60.0)))
+            if stay.first_estimate is None:
+                stay.first_estimate = told
+        shown = "none" if told is None else f"{told:.0f}"
+        self._record(call, EventKind.ANNOUNCE, f"position={place} estimate={shown}", now)
+
+    # --- an offer --------------------------------------------------------------------------------
+
+    async def _offer(self, channel: AcdChannel, call: AcdCall, stay: _Stay, agent_id: str) -> _Answered | None:
+        """Reserve and ring one agent. None: not reserved, or not answered (keep waiting)."""
+        agent = self.config.agents.get(agent_id)
+        if agent is None:
+            return None
+        started = self.clock()
+        if not await self.state.reserve(agent_id, call.call_id, started):
+            return None  # another caller or controller got the agent first
+        stay.reserved = agent_id
+        stay.offers += 1
+        await self.state.note_offered(stay.name, agent_id)
+        await self._music(channel, stay, False)
+        ring = stay.queue.ring_timeout
+        dial = asyncio.ensure_future(
+            channel.exec("Dial", agent.endpoint, f"{ring:g}", "g", timeout=ring + LONGEST_CALL))
+        marked = False
+        try:
+            done, _ = await asyncio.wait((dial,), timeout=ring + ANSWER_MARGIN)
+            if not done:
+                # Still in Dial well after the ring timeout: the agent answered and talks.
+                marked = await self._connected(call, stay, agent_id, self.clock())
+            result = await dial
+        finally:
+            if not dial.done():
+                dial.cancel()
+                await asyncio.gather(dial, return_exceptions=True)
+        status = await channel.get_variable("DIALSTATUS")
+        answered_time = await channel.get_variable("ANSWEREDTIME")
+        ended = self.clock()
+        outcome = dial_outcome(status, result)
+        if marked and outcome is not OfferOutcome.ANSWERED:
+            # Dial ran past the ring timeout without an answer (a slow PBX): undo the early
+            # ON_CALL and put the caller back in the queue at its place.
+            log.warning("call %s: Dial to %s ended %s after the ring timeout", call.call_id, agent_id, status)
+            await self._quietly(call, self.state.call_ended(
+                agent_id, call.call_id, ended, wrap_up=0.0, keep_after=ended - self._longest_window))
+            stay.agent_id = None
+            if outcome is not OfferOutcome.CALLER_GONE:
+                await self.state.enqueue(stay.caller)
+                stay.enqueued = True
+        if outcome is not OfferOutcome.ANSWERED:
+            self._record(call, EventKind.OFFER, f"{agent_id}: {outcome.value} after {ended - started:.0f} s", ended)
+            stay.reserved = None
+            after = await self.state.offer_ended(agent_id, call.call_id, outcome, ended,
+                                                 misses_before_not_ready=stay.queue.misses_before_not_ready)
+            self._note_not_ready(call, stay, agent_id, after)
+            if outcome is OfferOutcome.CALLER_GONE:
+                raise _CallerGone(f"hung up while {agent_id} rang")
+            stay.caller = _excluding(stay.caller, agent_id)
+            await self.state.update_caller(stay.caller)
+            await self._music(channel, stay, True)
+            return None
+        talk = _seconds(answered_time)
+        answered_at = max(started, ended - talk)
+        if not marked:
+            marked = await self._connected(call, stay, agent_id, answered_at)
+        stay.answered_at = answered_at
+        stay.talk = talk
+        stay.ended_by = "agent" if result == 0 else "caller"
+        self._record(call, EventKind.OFFER, f"{agent_id}: answered after {answered_at - started:.0f} s", answered_at)
+        self._record(call, EventKind.CONNECTED, agent_id, answered_at)
+        await self._quietly(call, self.state.call_ended(
+            agent_id, call.call_id, ended, wrap_up=agent.wrap_up, keep_after=ended - self._longest_window))
+        return _Answered(agent_id, stay.ended_by)
+
+    async def _connected(self, call: AcdCall, stay: _Stay, agent_id: str, at: float) -> bool:
+        """The agent answered: ON_CALL (no reservation left to expire), and out of the queue."""
+        stay.reserved = None
+        stay.agent_id = agent_id
+        await self._quietly(call, self.state.offer_ended(
+            agent_id, call.call_id, OfferOutcome.ANSWERED, at,
+            misses_before_not_ready=stay.queue.misses_before_not_ready))
+        if stay.enqueued:
+            stay.enqueued = False
+            await self._quietly(call, self.state.dequeue(call.call_id))
+        return True
+
+    def _note_not_ready(self, call: AcdCall, stay: _Stay, agent_id: str, after: AgentState) -> None:
+        if after.presence is Presence.NOT_READY and after.missed >= stay.queue.misses_before_not_ready:
+            log.info("call %s: agent %s missed %d offers and is now not ready", call.call_id, agent_id, after.missed)
+
+    # --- leaving -----------------------------------------------------------------------------------
+
+    async def _leave(
+        self, channel: AcdChannel, call: AcdCall, name: str, cause: OverflowCause, destination: Destination | None
+    ) -> AcdResult:
+        """Overflow out of the ACD: voicemail, a flow node, a dialplan place; with no usable
+        destination, the queue's plain dialplan place (never dropped)."""
+        if destination is not None and destination.node is not None:
+            self._record(call, EventKind.OVERFLOW, f"{cause.value} -> node {destination.node}")
+            return AcdResult(Disposition.OVERFLOWED, f"{cause.value} -> node {destination.node}", name,
+                             next_node=destination.node)
+        await self._music_off_quietly(channel)
+        if destination is not None and destination.voicemail is not None:
+            where = ("ivr-voicemail", destination.voicemail)
+            await self._set_call_variables(channel, call, name)
+            await channel.continue_at(*where)
+            text = f"voicemail {destination.voicemail}"
+        elif destination is not None and destination.dialplan is not None:
+            context, extension = (part.strip() for part in destination.dialplan.split(",", 1))
+            await self._set_call_variables(channel, call, name)
+            await channel.continue_at(context, extension)
+            text = f"dialplan {context},{extension}"
+        else:
+            target = call.dialplan_place(name)
+            await hand_off_to_dialplan(channel, call.info(), target)
+            text = f"dialplan {target.context},{target.extension}"
+        self._record(call, EventKind.OVERFLOW, f"{cause.value} -> {text}")
+        return AcdResult(Disposition.OVERFLOWED, f"{cause.value} -> {text}", name)
+
+    async def _set_call_variables(self, channel: AcdChannel, call: AcdCall, queue: str) -> None:
+        for name, value in (("IVR_CALL_ID", call.call_id), ("IVR_HOTLINE", call.hotline),
+                            ("IVR_LANGUAGE", call.asterisk_language), ("IVR_QUEUE", queue)):
+            await channel.set_variable(name, value)
+
+    async def _music_off_quietly(self, channel: AcdChannel) -> None:
+        try:
+            await channel.run(SetMusic(False))
+        except AgiHangup:
+            raise
+        except AgiError as exc:
+            log.debug("SET MUSIC OFF failed: %s", exc)
+
+    async def _state_down(self, channel: AcdChannel, call: AcdCall, stay: _Stay, exc: StateUnavailable) -> AcdResult:
+        """The live state is unreachable: the caller goes to the queue's dialplan place."""
+        target = call.dialplan_place(stay.name)
+        log.error("call %s: ACD live state unreachable (%s); caller sent to %s,%s",
+                  call.call_id, exc, target.context, target.extension)
+        call.journal.queue_legs.append(stay.leg(self.clock(), "overflowed", OverflowCause.STATE_DOWN.value))
+        text = f"{OverflowCause.STATE_DOWN.value} -> dialplan {target.context},{target.extension}"
+        self._record(call, EventKind.OVERFLOW, text)
+        await self._music_off_quietly(channel)
+        await hand_off_to_dialplan(channel, call.info(), target)
+        return AcdResult(Disposition.OVERFLOWED, text, stay.name)
+
+
+def _excluding(caller: Caller, agent_id: str) -> Caller:
+    return Caller(
+        call_id=caller.call_id, queue=caller.queue, enqueued_at=caller.enqueued_at, language=caller.language,
+        priority=caller.priority, issue=caller.issue, returning=caller.returning, vip=caller.vip,
+        affinity_agent=caller.affinity_agent, affinity_until=caller.affinity_until,
+        excluded=caller.excluded | {agent_id},
+    )
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(0.0, float(value or 0))
+    except ValueError:
+        return 0.0
+
+
+def _enqueued_text(caller: Caller) -> str:
+    text = f"{caller.queue} priority={caller.priority}"
+    if caller.vip:
+        text += " vip"
+    if caller.returning:
+        text += " returning"
+    if caller.affinity_agent is not None:
+        text += f" affinity={caller.affinity_agent}"
+    return text
+
+
+@dataclass
+class UnreachableState:
+    """The live state when its backend could not be reached at start-up: every method
+    raises `StateUnavailable`, so each call follows the dialplan fallback."""
+
+    reason: str
+    _never: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _down(self) -> StateUnavailable:
+        return StateUnavailable(self.reason)
+
+    async def agents(self) -> dict[str, AgentState]:
+        raise self._down()
+
+    async def agent(self, agent_id: str) -> AgentState:
+        raise self._down()
+
+    async def set_presence(self, agent_id: str, presence: object, now: float) -> AgentState:
+        raise self._down()
+
+    async def set_device(self, agent_id: str, device: object) -> None:
+        raise self._down()
+
+    async def reserve(self, agent_id: str, call_id: str, now: float) -> bool:
+        raise self._down()
+
+    async def offer_ended(self, agent_id: str, call_id: str, outcome: OfferOutcome, now: float, *,
+                          misses_before_not_ready: int) -> AgentState:
+        raise self._down()
+
+    async def call_ended(self, agent_id: str, call_id: str, now: float, *, wrap_up: float, keep_after: float) -> None:
+        raise self._down()
+
+    async def enqueue(self, caller: Caller) -> None:
+        raise self._down()
+
+    async def update_caller(self, caller: Caller) -> None:
+        raise self._down()
+
+    async def dequeue(self, call_id: str) -> None:
+        raise self._down()
+
+    async def waiting(self) -> list[Caller]:
+        raise self._down()
+
+    async def last_offered(self, queue: str) -> str | None:
+        raise self._down()
+
+    async def note_offered(self, queue: str, agent_id: str) -> None:
+        raise self._down()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        raise self._down()
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class AcdLink:
+    """The ACD bound to one call's AGI session: what the flow engine's queue node uses."""
+
+    acd: Acd
+    channel: AcdChannel
+
+    def serves(self, queue: str) -> bool:
+        return self.acd.serves(queue)
+
+    async def route(self, call: AcdCall, queue: str, issue: str | None) -> AcdResult:
+        return await self.acd.route(self.channel, call, queue, issue)
