@@ -1,7 +1,10 @@
 """`ivr demo`: the real controller on embedded defaults, a few hundred scripted calls.
 
 No Asterisk, no Redis: the PBX peer plays Asterisk's side of FastAGI over TCP, a
-stand-in backend answers the self-service lookups, call records go to SQLite.
+stand-in backend answers the self-service lookups, the example's four agents log in to
+the in-process ACD and answer (or not) through the peer, call records go to SQLite.
+Calls are fast-forwarded: media plays at SPEED times its length, and the ACD's timers
+(waits, steps, announcements, wrap-up) are scaled by the same factor.
 """
 
 from __future__ import annotations
@@ -19,12 +22,44 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ivr.app import Controller, ControllerOptions
-from ivr.pbxsim import CallerScript, HangUp, Press, SimCall, SoundLibrary, place_call
-from ivr.pbxsim.caller import Step
+from ivr.pbxsim import Agent, CallerScript, HangUp, NoAnswer, Press, SimCall, SoundLibrary, place_call
+from ivr.pbxsim.caller import AgentBehaviour, Step
+from routing.config import RoutingConfig
+from routing.model import Presence
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAYTIME = dt.datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)
 NIGHT = dt.datetime(2026, 11, 25, 23, 15, tzinfo=SHANGHAI)
+SPEED = 0.02  # a second of call time takes 20 ms
+ARRIVALS_PER_SECOND = 7.5  # real time: about as many calls as four agents can take at SPEED
+
+
+def fast_forward(routing: RoutingConfig, speed: float) -> RoutingConfig:
+    """The routing configuration with every timer the ACD runs scaled by `speed`."""
+    queues = {
+        name: queue.model_copy(update={
+            "max_wait": queue.max_wait * speed,
+            "busy_window": queue.busy_window * speed,
+            "steps": tuple(step.model_copy(update={"for_seconds": step.for_seconds * speed})
+                           if step.for_seconds is not None else step for step in queue.steps),
+            "announce": queue.announce.model_copy(update={"first_after": queue.announce.first_after * speed,
+                                                          "every": queue.announce.every * speed}),
+            "affinity": queue.affinity.model_copy(update={"hold": queue.affinity.hold * speed}),
+        })
+        for name, queue in routing.queues.items()
+    }
+    agents = {name: agent.model_copy(update={"wrap_up": agent.wrap_up * speed})
+              for name, agent in routing.agents.items()}
+    return routing.model_copy(update={"queues": queues, "agents": agents})
+
+
+def _agents(routing: RoutingConfig, rng: random.Random) -> dict[str, AgentBehaviour]:
+    """How each agent's phone behaves if this call rings it: most answer within seconds."""
+    return {
+        agent.endpoint: NoAnswer() if rng.random() < 0.08 else
+        Agent(answer_after=rng.uniform(1, 6), talk=rng.uniform(15, 60), hangs_up_first=rng.random() < 0.7)
+        for agent in routing.agents.values()
+    }
 
 
 async def _backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -83,32 +118,45 @@ async def run_demo(config_dir: Path, calls: int, db: Path, seed: int, console: C
     now = {"t": DAYTIME}
     backend = await asyncio.start_server(_backend, "127.0.0.1", 0)
     base_url = f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}"
-    controller = Controller(config_dir, ControllerOptions(port=0, sqlite_path=db, clock=lambda: now["t"],
-                                                          lookup_base_url=base_url))
+    options = ControllerOptions(port=0, sqlite_path=db, clock=lambda: now["t"], lookup_base_url=base_url)
+    controller = Controller(config_dir, options)
+    routing = controller.config.routing
+    if routing is not None:
+        options.routing = fast_forward(routing, SPEED)
     await controller.start()
     assert controller.server is not None and controller.store is not None
+    if controller.acd is not None and routing is not None:
+        for agent_id in routing.agents:
+            await controller.acd.state.set_presence(agent_id, Presence.READY, controller.acd.clock())
+        console.print(f"agents logged in to the ACD: {', '.join(routing.agents)}")
     port = controller.server.bound_port
     prompts = controller.config.server.prompts
     local = prompts.local_dir if prompts.local_dir.is_absolute() else config_dir / prompts.local_dir
     sounds = SoundLibrary([(prompts.asterisk_dir, local)])
     hotlines = list(controller.config.directory.hotlines)
-    console.print(f"FastAGI controller on 127.0.0.1:{port}, records in {db}")
+    console.print(f"FastAGI controller on 127.0.0.1:{port}, records in {db}; media at {SPEED:g}x its length")
+
+    def scripted_call() -> SimCall:
+        number = rng.choices(hotlines, weights=[4] + [1] * (len(hotlines) - 1))[0]
+        steps = _script(rng)
+        if controller.config.directory.hotlines[number].entry:
+            steps = steps[1:]  # single-language line: no language choice
+        return SimCall(CallerScript(steps, caller_id=f"138{rng.randrange(10**8):08d}"), extension=number,
+                       script=f"ivr?hotline={number}", agents=_agents(routing, rng) if routing else {})
+
+    async def arrive(call: SimCall, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await place_call("127.0.0.1", port, call, sounds=sounds, time_scale=SPEED)
+
     try:
         with Progress(console=console, transient=False) as progress:
             task = progress.add_task("scripted calls", total=calls)
             night = max(1, calls // 10)
-            for batch_start in range(0, calls, 50):
-                size = min(50, calls - batch_start)
-                now["t"] = NIGHT if batch_start >= calls - night else DAYTIME
-                batch = []
-                for _ in range(size):
-                    number = rng.choices(hotlines, weights=[4] + [1] * (len(hotlines) - 1))[0]
-                    steps = _script(rng)
-                    if controller.config.directory.hotlines[number].entry:
-                        steps = steps[1:]  # single-language line: no language choice
-                    batch.append(SimCall(CallerScript(steps, caller_id=f"138{rng.randrange(10**8):08d}"),
-                                         extension=number, script=f"ivr?hotline={number}"))
-                for done in asyncio.as_completed([place_call("127.0.0.1", port, c, sounds=sounds) for c in batch]):
+            for when, count in ((DAYTIME, calls - night), (NIGHT, night)):
+                now["t"] = when
+                spread = count / ARRIVALS_PER_SECOND
+                batch = [arrive(scripted_call(), rng.uniform(0, spread)) for _ in range(count)]
+                for done in asyncio.as_completed(batch):
                     await done
                     progress.advance(task)
         await controller.store.flush()
@@ -129,6 +177,29 @@ async def report(controller: Controller, console: Console) -> None:
     for name, count in dispositions.most_common():
         table.add_row(name, str(count), f"{count / len(rows):.0%}")
     console.print(table)
+
+    legs = [leg for row in rows for leg in row.queue_legs]
+    if legs:
+        table = Table(title="ACD queues (waits in call-time seconds)")
+        for name in ("queue", "entered", "answered", "abandoned", "overflowed", "mean wait answered",
+                     "longest wait"):
+            table.add_column(name, justify="left" if name == "queue" else "right")
+        for queue in sorted({leg.queue for leg in legs}):
+            mine = [leg for leg in legs if leg.queue == queue]
+            outcomes = Counter(leg.outcome for leg in mine)
+            answered = [leg.waited / SPEED for leg in mine if leg.outcome == "answered"]
+            table.add_row(queue, str(len(mine)), str(outcomes["answered"]), str(outcomes["abandoned"]),
+                          str(outcomes["overflowed"]),
+                          f"{sum(answered) / len(answered):.0f}" if answered else "—",
+                          f"{max(leg.waited for leg in mine) / SPEED:.0f}")
+        console.print(table)
+        table = Table(title="Agents")
+        for name in ("agent", "calls answered", "mean talk (s)"):
+            table.add_column(name, justify="left" if name == "agent" else "right")
+        for agent in sorted({leg.agent_id for leg in legs if leg.agent_id}):
+            talks = [leg.talk_seconds or 0.0 for leg in legs if leg.agent_id == agent and leg.outcome == "answered"]
+            table.add_row(agent, str(len(talks)), f"{sum(talks) / len(talks):.0f}" if talks else "—")
+        console.print(table)
 
     paths = Counter(
         " > ".join(e.node for e in row.events if e.kind.value == "node") + f" => {row.disposition}"
