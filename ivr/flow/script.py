@@ -28,8 +28,9 @@ from routing.service import Acd, AcdLink
 log = logging.getLogger(__name__)
 
 # Where a caller goes after an ACD call the agent ended first: the post-call survey's
-# re-entry in the dialplan (it reads IVR_CALL_ID, IVR_QUEUE, IVR_AGENT, IVR_LANGUAGE).
-SURVEY_REENTRY = ("ivr-survey", "s", "1")
+# re-entry in the dialplan, `ivr-survey,<queue>,1` as after app_queue (it reads
+# IVR_CALL_ID, IVR_QUEUE, IVR_AGENT, IVR_LANGUAGE).
+SURVEY_CONTEXT = "ivr-survey"
 
 
 def new_call_id() -> str:
@@ -145,19 +146,21 @@ class IvrScript:
     async def _to_survey(self, session: AgiSession, runner: FlowRunner, call: CallContext) -> None:
         """The agent hung up first and the caller is still on the line: the dialplan's
         survey re-entry takes the caller once this AGI ends."""
-        leg = call.queue_legs[-1] if call.queue_legs else None
+        if not call.queue_legs:
+            return
+        leg = call.queue_legs[-1]
         try:
             for name, value in (
-                ("IVR_QUEUE", leg.queue if leg is not None else ""),
-                ("IVR_AGENT", (leg.agent_id or "") if leg is not None else ""),
+                ("IVR_QUEUE", leg.queue),
+                ("IVR_AGENT", leg.agent_id or ""),
                 ("IVR_LANGUAGE", runner.asterisk_language),
             ):
                 await session.set_variable(name, value)
-            await session.continue_at(*SURVEY_REENTRY)
+            await session.continue_at(SURVEY_CONTEXT, leg.queue, "1")
         except AgiHangup:
             call.record(EventKind.HANGUP, "caller (after the agent)")  # answered all the same
             return
-        call.record(EventKind.TRANSFER, ",".join(SURVEY_REENTRY))
+        call.record(EventKind.TRANSFER, f"{SURVEY_CONTEXT},{leg.queue},1")
 
     async def _notice_then_recording(
         self, session: AgiSession, runner: FlowRunner, call: CallContext, hotline: Hotline

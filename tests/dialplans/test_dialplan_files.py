@@ -20,6 +20,7 @@ from asterisk_conf import (
     read,
     split_args,
 )
+from ivr.flow.script import SURVEY_CONTEXT
 from ivr.config.loader import LoadedConfig, load_config
 from ivr.config.models import TransferNode, VoicemailNode
 
@@ -65,6 +66,9 @@ def missing_places(plan: Dialplan, example: LoadedConfig) -> list[str]:
     places: list[tuple[str, str, str]] = [("ivr-hotline", n, f"hotline {n}") for n in example.directory.hotlines]
     for name, queue in example.directory.queues.items():
         places.append((queue.context, queue.extension or name, f"queue {name}"))
+    for name in example.routing.queues if example.routing is not None else ():
+        # The controller sends a caller whose agent hung up first to ivr-survey,<queue>,1.
+        places.append((SURVEY_CONTEXT, name, f"survey after ACD queue {name}"))
     for flow_name, flow in example.flows.items():
         for node_id, node in flow.nodes.items():
             if isinstance(node, TransferNode):

@@ -202,14 +202,14 @@ async def test_least_busy_rings_the_agent_with_fewest_calls_and_the_caller_goes_
     assert "SET MUSIC ON default" in commands[:dial] and commands[dial - 1] == "SET MUSIC OFF"
     assert commands[dial + 1:dial + 3] == ["GET VARIABLE DIALSTATUS", "GET VARIABLE ANSWEREDTIME"]
     # The agent hung up first and the caller is still there: the survey's re-entry takes over.
-    assert result.location == ("ivr-survey", "s", "1")
+    assert result.location == ("ivr-survey", "billing", "1")
     assert result.variables["IVR_AGENT"] == "1002" and result.variables["IVR_QUEUE"] == "billing"
     assert result.server_closed and result.hung_up_by is None
 
     row = await rig.row(result)
     assert row.disposition is Disposition.ANSWERED and row.hung_up_by == "agent"
     assert acd_path(row) == ["queue:billing (acd)", "enqueued:billing priority=0", "offer:1002: answered after 0 s",
-                             "connected:1002", "transfer:ivr-survey,s,1"]
+                             "connected:1002", "transfer:ivr-survey,billing,1"]
     (leg,) = row.queue_legs
     assert (leg.queue, leg.outcome, leg.agent_id, leg.offers, leg.ended_by) == ("billing", "answered", "1002", 1, "agent")
     assert leg.talk_seconds == 42.0 and leg.answered_at is not None
