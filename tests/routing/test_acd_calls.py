@@ -74,15 +74,6 @@ def routing(**billing: object) -> RoutingConfig:
     })
 
 
-class QueueSounds(SoundLibrary):
-    """The controller's prompts, plus the announcement prompts the catalog does not have yet."""
-
-    def _lookup(self, name: str) -> float | None:
-        if name.rsplit("/", 1)[-1] in ("queue-position", "queue-wait"):
-            return 1.5
-        return super()._lookup(name)
-
-
 class FlakyState(MemoryState):
     """Redis going away mid-day: everything raises StateUnavailable once a caller is waiting."""
 
@@ -109,7 +100,7 @@ class AcdRig:
         self.state = state
         assert controller.server is not None
         self.port = controller.server.bound_port
-        self.sounds = QueueSounds([(controller.config.server.prompts.asterisk_dir, REPO / "prompts" / "sounds")])
+        self.sounds = SoundLibrary([(controller.config.server.prompts.asterisk_dir, REPO / "prompts" / "sounds")])
 
     async def call(self, *steps: Step, agents: dict[str, AgentBehaviour] | None = None,
                    caller_id: str = "13700000001") -> CallResult:
@@ -452,3 +443,62 @@ async def test_agent_still_talking_after_the_ring_timeout_is_on_call_not_reserve
     agent = (await state.agents())["1001"]
     assert agent.activity is Activity.WRAP_UP and agent.calls_since(0) == 1
     assert [(leg.outcome, leg.agent_id, leg.talk_seconds) for leg in journal.queue_legs] == [("answered", "1001", 1.0)]
+
+
+# --- steps and affinity over time -----------------------------------------------------------------
+
+
+async def test_step_widens_after_its_time_and_then_an_agent_rings(acd_rig: RigFactory) -> None:
+    # Every agent has billing 3: nobody meets the first step (billing >= 4) for 0.3 s.
+    rig = await acd_rig(routing(steps=[{"skills": {"billing": 4}, "for": 0.3}, {}], max_wait=2))
+    await rig.ready("1001", "1002")
+    result = await rig.call(agents={f"PJSIP/{a}": Agent(answer_after=1, talk=20) for a in ("1001", "1002")})
+    assert dialed(result) == ["PJSIP/1001,5,g"]
+    row = await rig.row(result)
+    (leg,) = row.queue_legs
+    assert leg.outcome == "answered" and leg.waited >= 0.3
+    assert [e.value for e in row.events if e.kind is EventKind.STEP] == ["billing step 1", "billing step 2"]
+
+
+async def test_returning_caller_gets_the_last_agent_for_the_hold_then_anyone(tmp_path: Path) -> None:
+    """Affinity comes from the call records: both clocks start at OPEN and move with real
+    time, so the first call's end is inside the lookback window of the second."""
+    start = time.time()
+
+    def acd_clock() -> float:
+        return OPEN.timestamp() + time.time() - start
+
+    config = routing(affinity={"enabled": True, "lookback_days": 14, "min_talk": 30, "hold": 0.4}, max_wait=3)
+    live = MemoryState(60.0, clock=acd_clock)
+    controller = Controller(REPO / "config", ControllerOptions(
+        port=0, sqlite_path=tmp_path / "calls.sqlite", routing=config, live_state=live, acd_max_idle=0.05,
+        clock=lambda: dt.datetime.fromtimestamp(acd_clock(), dt.timezone.utc), acd_clock=acd_clock,
+    ))
+    await controller.start()
+    rig = AcdRig(controller, live)
+    phones = {f"PJSIP/{a}": Agent(answer_after=1, talk=60) for a in ("1001", "1002", "1003")}
+    returning = "13911112222"
+    try:
+        await live.set_presence("1003", Presence.READY, acd_clock())
+        first = await rig.call(agents=phones, caller_id=returning)
+        assert dialed(first) == ["PJSIP/1003,5,g"]
+        await rig.row(first)  # flushed: the caller's history now holds a 60 s call with 1003
+        for agent in ("1001", "1002"):
+            await live.set_presence(agent, Presence.READY, acd_clock())
+
+        # 1003 has handled the most calls, so least_busy alone would ring 1001.
+        second = await rig.call(agents=phones, caller_id=returning)
+        assert dialed(second) == ["PJSIP/1003,5,g"]
+        enqueued = [e.value for e in (await rig.row(second)).events if e.kind is EventKind.ENQUEUED]
+        assert enqueued == ["billing priority=0 returning affinity=1003"]
+        stranger = await rig.call(agents=phones, caller_id="13900000009")
+        assert dialed(stranger) == ["PJSIP/1001,5,g"]
+
+        # The last agent is paused: the caller is held for them, then the least busy rings.
+        await live.set_presence("1003", Presence.PAUSED, acd_clock())
+        third = await rig.call(agents=phones, caller_id=returning)
+        assert dialed(third) == ["PJSIP/1002,5,g"]
+        (leg,) = (await rig.row(third)).queue_legs
+        assert leg.waited >= 0.4
+    finally:
+        await controller.stop()
