@@ -22,6 +22,8 @@ from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
 from ivr.records.store import CallStore
 from ivr.reload import ConfigHolder, ReloadResult
+from routing.agent_script import AgentScript
+from routing.ami_agents import AmiAgents
 from routing.classify import PastCall
 from routing.config import RoutingConfig
 from routing.state import LiveState, StateUnavailable
@@ -59,6 +61,7 @@ class Controller:
         self._ami_close: Callable[[], None] | None = None
         self.acd: Acd | None = None
         self._own_state: LiveState | None = None  # built here, closed here
+        self.ami_agents: AmiAgents | None = None  # AMI -> the ACD's live state (AMI and ACD on)
 
     @property
     def config(self) -> LoadedConfig:
@@ -86,6 +89,10 @@ class Controller:
                 routing, state, clock=self.options.acd_clock, rng=self.options.acd_rng or random.Random(),
                 history=self._history, max_idle=self.options.acd_max_idle,
             )
+            if settings.ami.enabled:
+                # Before the dispatcher runs: no offers until AMI has told the devices' states.
+                self.ami_agents = AmiAgents(self.acd, clock=self.options.acd_clock)
+                self.ami_agents.start()
             await self.acd.start()
         router = Router()
         router.add(
@@ -95,6 +102,8 @@ class Controller:
                 clock=self.options.clock, lookup_base_url=self.options.lookup_base_url, acd=self.acd,
             ),
         )
+        if self.acd is not None:
+            router.add("agent", AgentScript(self.acd, self.configs))  # the agents' feature codes
         fastagi = settings.fastagi
         self.server = FastAgiServer(
             router,
@@ -113,7 +122,7 @@ class Controller:
         if settings.ami.enabled:
             from ivr.ami.client import start_ami_link
 
-            self._ami_close = await start_ami_link(settings.ami, self.store)
+            self._ami_close = await start_ami_link(settings.ami, self.store, self.ami_agents)
 
     async def _build_state(self, routing: RoutingConfig) -> LiveState:
         """The live-state backend routing.yaml asks for. Redis unreachable at start-up: the
@@ -160,6 +169,8 @@ class Controller:
             await self._own_state.close()
         if self._ami_close is not None:
             self._ami_close()
+        if self.ami_agents is not None:
+            await self.ami_agents.stop()
         if self.http is not None:
             await self.http.aclose()
         if self.store is not None:

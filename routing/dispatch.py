@@ -11,6 +11,11 @@ compute the same matching cannot hand one agent two calls.
 The dispatcher also tells its callers what they cannot see while they wait on music:
 nobody who could serve them is logged in any more (`Signal.NO_AGENTS`), or the live state
 cannot be reached (`Signal.STATE_DOWN`: they follow the dialplan fallback).
+
+A pause gate stops new offers while the agents' device states cannot be trusted (the AMI
+link is down, or back but not resynchronised yet: `routing.ami_agents`): callers keep
+waiting on music and their max wait still runs; an offer already ringing completes; the
+NO_AGENTS check (presence, not devices) goes on. Without AMI nothing ever pauses.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -99,6 +105,8 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.rounds = 0  # matchings run (for tests and logs)
+        self._paused: str | None = None  # why no offers are made now (the pause gate)
+        self._paused_at = 0.0
 
     # --- callers of this controller ------------------------------------------------------
 
@@ -113,6 +121,27 @@ class Dispatcher:
     def poke(self) -> None:
         """Run a matching now (a local caller became idle again, without a state change)."""
         self._wake.set()
+
+    # --- the pause gate ---------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused is not None
+
+    def pause(self, reason: str) -> None:
+        """No new offers until `resume()` (see the module docstring). Idempotent."""
+        if self._paused is None:
+            self._paused_at = time.monotonic()
+            log.warning("ACD routing paused: %s; %d callers of this controller keep waiting",
+                        reason, len(self.waiters))
+        self._paused = reason
+
+    def resume(self) -> None:
+        if self._paused is None:
+            return
+        log.info("ACD routing resumed after %.1f s (%s)", time.monotonic() - self._paused_at, self._paused)
+        self._paused = None
+        self.poke()
 
     # --- the task -------------------------------------------------------------------------
 
@@ -195,13 +224,14 @@ class Dispatcher:
             if caller.call_id not in busy and (caller.call_id not in local or local[caller.call_id].idle())
         ]
         last_offered = {name: await self.state.last_offered(name) for name in config.queues}
-        for assignment in decision.match(
-            candidates, config.agents, snapshot, config.queues, now, last_offered, self.rng
-        ):
-            waiter = local.get(assignment.caller.call_id)
-            if waiter is not None and waiter.idle():
-                waiter.busy = True
-                waiter.inbox.put_nowait(assignment)
+        if self._paused is None:  # checked after the last await: a pause meanwhile counts
+            for assignment in decision.match(
+                candidates, config.agents, snapshot, config.queues, now, last_offered, self.rng
+            ):
+                waiter = local.get(assignment.caller.call_id)
+                if waiter is not None and waiter.idle():
+                    waiter.busy = True
+                    waiter.inbox.put_nowait(assignment)
         # Callers nobody logged in could ever serve overflow (NO_AGENTS) instead of waiting.
         for caller in callers:
             waiter = local.get(caller.call_id)

@@ -1,7 +1,15 @@
 """The controller's AMI link, on panoramisk's Manager.
 
-For now the link feeds Hangup causes into the call records: Asterisk knows why a
-channel ended better than the FastAGI session does.
+The link feeds Hangup causes into the call records (Asterisk knows why a channel ended
+better than the FastAGI session does) and, with the ACD on, tells a `LinkObserver`
+(`routing.ami_agents.AmiAgents`) of DeviceStateChange and Hangup events, of the link
+going down, and of the device states Asterisk lists after every (re)login: the link
+sends `Action: DeviceStateList` (res_manager_devicestate: a `Response: Success` with
+`EventList: start`, one `DeviceStateChange` per cached device carrying our ActionID, then
+`DeviceStateListComplete` with `ListItems`) and hands the pairs to the observer, which
+only then lets routing resume. A refused DeviceStateList (module not loaded, no `write`
+permission) is logged as an error and routing resumes on live events alone; no answer
+within `RESYNC_TIMEOUT` drops the connection (then reconnect and try again).
 
 panoramisk (1.4) stays the AMI client, with three things fixed around it here:
 
@@ -22,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from panoramisk import Manager
@@ -35,6 +43,38 @@ from ivr.config.models import AmiSettings
 from ivr.records.store import CallStore
 
 log = logging.getLogger(__name__)
+
+# Seconds a login's DeviceStateList may take before the connection is dropped and retried.
+RESYNC_TIMEOUT = 10.0
+# Events a LinkObserver is told of.
+OBSERVED_EVENTS = ("DeviceStateChange", "Hangup")
+
+
+class LinkObserver(Protocol):
+    """Told of what the ACD's live state needs from AMI, in wire order (see the module docstring)."""
+
+    def event(self, headers: Mapping[str, str]) -> None: ...
+
+    def link_down(self) -> None: ...
+
+    def resynced(self, devices: Sequence[tuple[str, str]]) -> None: ...
+
+
+def _first(value: Any) -> str:
+    """A header value as one string (panoramisk makes a repeated header a list)."""
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)
+
+
+def device_states(reply: Any) -> list[tuple[str, str]]:
+    """(Device, State) of every DeviceStateChange in a completed DeviceStateList reply."""
+    messages = reply if isinstance(reply, list) else [reply]
+    return [
+        (_first(m.get("Device")), _first(m.get("State")))
+        for m in messages
+        if _first(m.get("Event")).lower() == "devicestatechange" and m.get("Device")
+    ]
 
 
 def to_panoramisk(message: Response | Event) -> Any:
@@ -75,8 +115,11 @@ class _CodecProtocol(AMIProtocol):  # type: ignore[misc]
 
 
 class _BackoffManager(Manager):  # type: ignore[misc]
-    def __init__(self, *, reconnect_min: float, reconnect_max: float, **config: Any) -> None:
-        super().__init__(protocol_factory=_CodecProtocol, **config)
+    def __init__(self, *, reconnect_min: float, reconnect_max: float, observer: LinkObserver | None = None,
+                 **config: Any) -> None:
+        # DeviceStateList is ours to resend after each login: panoramisk must not replay it.
+        super().__init__(protocol_factory=_CodecProtocol, forgetable_actions=("ping", "login", "devicestatelist"),
+                         **config)
         self._min = reconnect_min
         self._max = reconnect_max
         self._delay = reconnect_min
@@ -84,6 +127,9 @@ class _BackoffManager(Manager):  # type: ignore[misc]
         self.logins = 0  # successful logins so far (tests and logs)
         self._retry: asyncio.TimerHandle | None = None
         self._connecting: asyncio.Task[Any] | None = None
+        self.observer = observer
+        self._resync: asyncio.Task[None] | None = None
+        self.resync_timeout = RESYNC_TIMEOUT
 
     # panoramisk calls connect() itself only through the timers below, which we own.
     def connect(self, run_forever: bool = False, on_startup: Any = None, on_shutdown: Any = None) -> Any:
@@ -124,16 +170,54 @@ class _BackoffManager(Manager):  # type: ignore[misc]
             self._delay = self._min
             self.logins += 1
             log.info("AMI logged in to %s:%s", self.config["host"], self.config["port"])
+            if self.observer is not None:
+                self._cancel_resync()
+                self._resync = self.loop.create_task(self._resynchronise(), name="ami-resync")
         else:
             message = getattr(future.result(), "message", "") or "refused"
             log.error("AMI login to %s:%s as %r refused: %s", self.config["host"], self.config["port"],
                       self.config.get("username"), message)
         return ok
 
+    async def _resynchronise(self) -> None:
+        """DeviceStateList, then the observer gets every device's state (see the module docstring)."""
+        assert self.observer is not None
+        try:
+            reply = await asyncio.wait_for(self.send_action({"Action": "DeviceStateList"}), self.resync_timeout)
+        except TimeoutError:
+            log.error("AMI: no answer to DeviceStateList within %g s; dropping the connection", self.resync_timeout)
+            self._drop()
+            return
+        except Exception:  # e.g. the transport went away under us: retry on a new connection
+            log.exception("AMI: DeviceStateList failed; dropping the connection")
+            self._drop()
+            return
+        if not isinstance(reply, list):
+            log.error("AMI: DeviceStateList refused (%s: %s); is res_manager_devicestate loaded and does the "
+                      "manager.conf user have write = call? Routing goes on with live device events only",
+                      _first(reply.get("Response")), _first(reply.get("Message")))
+            self.observer.resynced([])
+            return
+        self.observer.resynced(device_states(reply))
+
+    def _drop(self) -> None:
+        protocol = self.protocol
+        transport = getattr(protocol, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+    def _cancel_resync(self) -> None:
+        if self._resync is not None:
+            self._resync.cancel()
+            self._resync = None
+
     def connection_lost(self, exc: Exception | None) -> None:
         # Replaces panoramisk's: it would schedule an untracked reconnect at a fixed interval.
         self._connected = False
         self.authenticated = False
+        self._cancel_resync()
+        if self.observer is not None and not self.closing:
+            self.observer.link_down()
         pinger: asyncio.TimerHandle | None = getattr(self, "pinger", None)
         if pinger is not None:
             pinger.cancel()
@@ -145,6 +229,7 @@ class _BackoffManager(Manager):  # type: ignore[misc]
 
     def close(self) -> None:
         self.closing = True
+        self._cancel_resync()
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
@@ -184,8 +269,16 @@ class AmiLink:
         return self.manager.logins
 
 
-async def start_ami_link(settings: AmiSettings, store: CallStore) -> AmiLink:
-    """Connect (retrying in the background) and return a callable that closes the link."""
+def observer_handler(observer: LinkObserver) -> Callable[[Any, Any], None]:
+    def on_event(_manager: Any, event: Any) -> None:
+        observer.event({str(key): _first(value) for key, value in event.items()})
+
+    return on_event
+
+
+async def start_ami_link(settings: AmiSettings, store: CallStore, observer: LinkObserver | None = None) -> AmiLink:
+    """Connect (retrying in the background) and return a callable that closes the link.
+    With an `observer`, every login is followed by a DeviceStateList resynchronisation."""
     manager = _BackoffManager(
         host=settings.host,
         port=settings.port,
@@ -195,7 +288,11 @@ async def start_ami_link(settings: AmiSettings, store: CallStore) -> AmiLink:
         reconnect_max=settings.reconnect_max,
         loop=asyncio.get_running_loop(),
         log=log,
+        observer=observer,
     )
     manager.register_event("Hangup", hangup_cause_handler(store))
+    if observer is not None:
+        for name in OBSERVED_EVENTS:
+            manager.register_event(name, observer_handler(observer))
     manager.connect()
     return AmiLink(manager)

@@ -9,6 +9,15 @@ and the connection closed; ``Ping`` -> ``Ping: Pong`` + ``Timestamp``; ``Logoff`
 ``Permission denied``; an unknown one -> ``Invalid/unknown command: ...``. ActionID is
 echoed when the client sent one.
 
+Device states (res/res_manager_devicestate.c, main/devicestate.c): `devices` is the device
+state cache; `set_device(device, state)` changes it and emits ``DeviceStateChange``
+(``Privilege: call,all``, ``Device``, ``State``, as in ami-queue.txt). ``DeviceStateList``
+answers ``Response: Success`` / ``EventList: start`` / ``Message: Device State Changes will
+follow``, one ``DeviceStateChange`` per cached device (``ActionID`` instead of
+``Privilege``), then ``DeviceStateListComplete`` / ``EventList: Complete`` / ``ListItems: N``.
+A test can hold the answer back (`hold_device_list()` / `release_device_list()`).
+`channel_hangup(name)` emits the Hangup of any channel, e.g. an agent's ``PJSIP/1001-0000001a``.
+
 Events carry the header names, in the order, of the recordings in ../shared/asterisk/ami-*.txt
 (a client logged in with ``read = all``, hence ``Privilege: call,all`` and so on).
 
@@ -126,6 +135,11 @@ class AmiPeer:
     _sessions: list[_Session] = field(default_factory=list)
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
     _changed: asyncio.Condition | None = None
+    devices: dict[str, str] = field(default_factory=dict)  # the device state cache: device -> state
+    # False: res_manager_devicestate is not loaded, DeviceStateList is an unknown command.
+    devicestate_module: bool = True
+    device_lists: int = 0  # DeviceStateList actions answered
+    _list_gate: asyncio.Event | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -255,6 +269,9 @@ class AmiPeer:
             session.send(self._response(action, "Success", ("Ping", "Pong"),
                                         ("Timestamp", f"{int(now)}.{int(now % 1 * 1e6):06d}")))
             return True
+        if name == "devicestatelist" and self.devicestate_module:
+            await self._device_state_list(session, action)
+            return True
         if name == "events":
             mask = (action.get("EventMask") or "").lower()
             session.events = mask not in ("off", "")
@@ -290,6 +307,51 @@ class AmiPeer:
             ]))
         await self._notify()
         return True
+
+    # --- device states -----------------------------------------------------------------------
+
+    def hold_device_list(self) -> None:
+        """DeviceStateList actions wait (unanswered) until `release_device_list()`."""
+        self._list_gate = asyncio.Event()
+
+    def release_device_list(self) -> None:
+        gate, self._list_gate = self._list_gate, None
+        if gate is not None:
+            gate.set()
+
+    async def _device_state_list(self, session: _Session, action: Action) -> None:
+        while self._list_gate is not None and not self._list_gate.is_set():
+            if session.writer.is_closing():
+                return
+            await asyncio.sleep(0.01)
+        # ActionID in the list events only when the action had one (astman_append in the action).
+        action_id: list[Header] = [("ActionID", action.action_id)] if action.action_id else []
+        data = self._response(action, "Success", ("EventList", "start"),
+                              ("Message", "Device State Changes will follow"))
+        for device, state in list(self.devices.items()):
+            data += encode_message([("Event", "DeviceStateChange"), *action_id, ("Device", device), ("State", state)])
+        data += encode_message([("Event", "DeviceStateListComplete"), *action_id, ("EventList", "Complete"),
+                                ("ListItems", str(len(self.devices)))])
+        session.send(data)
+        self.device_lists += 1
+        await self._notify()
+
+    def set_device(self, device: str, state: str, *, emit: bool = True) -> bytes | None:
+        """Asterisk's device state of `device` (e.g. PJSIP/1001) becomes `state` (NOT_INUSE,
+        INUSE, RINGING, UNAVAILABLE...); told to logged-in clients unless `emit` is False
+        (a change nobody hears, e.g. while the link is down: only DeviceStateList shows it)."""
+        self.devices[device] = state
+        if not emit:
+            return None
+        return self.emit("DeviceStateChange", "call", [("Device", device), ("State", state)])
+
+    def channel_hangup(self, channel: str, cause: int = 16, *, uniqueid: str | None = None,
+                       context: str = "agents", exten: str = "") -> bytes:
+        """The Hangup of one channel (e.g. an agent's leg of a call another controller placed)."""
+        n = next(_channel_numbers)
+        uid = uniqueid or f"{int(time.time())}.{n}"
+        return self.hangup(ChannelSnapshot(name=channel, uniqueid=uid, linkedid=uid, context=context, exten=exten,
+                                           state=6), cause)
 
     # --- events ----------------------------------------------------------------------------
 

@@ -183,7 +183,8 @@ def test_voicemail_has_every_mailbox_the_flows_name(plan: Dialplan, example: Loa
 def test_modules_are_loaded() -> None:
     (modules,) = conf("modules.conf").sections("modules")
     loaded = {v.value for v in modules.variables if v.name == "load"}
-    wanted = "res_agi app_mixmonitor app_queue app_dial app_voicemail func_channel chan_pjsip res_musiconhold"
+    wanted = ("res_agi app_mixmonitor app_queue app_dial app_voicemail func_channel chan_pjsip res_musiconhold"
+              " res_manager_devicestate")  # DeviceStateList, sent after every AMI login
     assert {f"{m}.so" for m in wanted.split()} <= loaded
 
 
