@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from ivr import selfservice
+from ivr.admin import AdminServer, AdminService
 from ivr.agi.server import FastAgiServer, Router, ServerLimits
 from ivr.agi.session import TurnaroundHook
 from ivr.config.loader import LoadedConfig, load_config
@@ -45,6 +46,10 @@ class ControllerOptions:
     acd_clock: Callable[[], float] = time.time  # the ACD's epoch seconds (waits, steps, wrap-up)
     acd_rng: random.Random | None = None  # for the `random` strategy
     acd_max_idle: float = 1.0  # the dispatcher re-matches at least this often (seconds)
+    # Serve the admin socket (server.yaml `admin_socket`) that `ivr agents`/`ivr queues` use.
+    # `ivr serve` turns it on; off for in-process controllers (tests, demo, benchmarks), so
+    # that several of them on one config directory do not contend for one socket file.
+    admin: bool = False
 
 
 class Controller:
@@ -61,6 +66,7 @@ class Controller:
         self._ami_close: Callable[[], None] | None = None
         self.acd: Acd | None = None
         self._own_state: LiveState | None = None  # built here, closed here
+        self.admin: AdminServer | None = None
         self.ami_agents: AmiAgents | None = None  # AMI -> the ACD's live state (AMI and ACD on)
 
     @property
@@ -119,6 +125,10 @@ class Controller:
             on_turnaround=self.options.on_turnaround,
         )
         await self.server.start()
+        if self.options.admin:
+            admin = AdminServer(self.resolve(settings.admin_socket), AdminService(lambda: self.acd))
+            await admin.start()  # AdminSocketError: another controller serves this config dir
+            self.admin = admin
         if settings.ami.enabled:
             from ivr.ami.client import start_ami_link
 
@@ -161,6 +171,9 @@ class Controller:
         return result
 
     async def stop(self, grace: float = 5.0) -> None:
+        if self.admin is not None:
+            await self.admin.close()
+            self.admin = None
         if self.server is not None:
             await self.server.close(grace)
         if self.acd is not None:

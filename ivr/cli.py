@@ -1,4 +1,4 @@
-"""The `ivr` command: serve, check, reload, demo, prompts build/check."""
+"""The `ivr` command: serve, check, reload, agents, queues, demo, prompts build/check."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ivr import __version__
+
+if TYPE_CHECKING:
+    from ivr.admin import PresenceOp
 
 DEFAULT_CONFIG = Path("config")
 
@@ -40,16 +44,24 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
 
     _setup_logging(verbose)
     try:
-        controller = Controller(config_dir, ControllerOptions(port=port))
+        controller = Controller(config_dir, ControllerOptions(port=port, admin=True))
     except ConfigError as exc:
         _print_problems(exc.problems)
         sys.exit(2)
 
-    async def run() -> None:
-        await controller.start()
-        await controller.serve_forever()
+    async def run() -> int:
+        from ivr.admin import AdminSocketError
 
-    asyncio.run(run())
+        try:
+            await controller.start()
+        except AdminSocketError as exc:
+            await controller.stop()
+            click.echo(f"ivr serve: admin socket: {exc}", err=True)
+            return 2
+        await controller.serve_forever()
+        return 0
+
+    sys.exit(asyncio.run(run()))
 
 
 @main.command()
@@ -110,6 +122,125 @@ def demo(config_dir: Path, calls: int, db: Path, seed: int) -> None:
     except ConfigError as exc:
         _print_problems(exc.problems)
         sys.exit(2)
+
+
+# --- the admin interface of a running controller (ivr.admin) ------------------------------------
+
+_CONFIG_OPTION_HELP = "The running controller's configuration directory (its server.yaml names the admin socket)."
+
+
+def _admin_socket(config_dir: Path) -> Path:
+    from ivr.admin_client import ConfigProblems, socket_path
+
+    try:
+        return socket_path(config_dir)
+    except ConfigProblems as exc:
+        _print_problems(exc.problems)
+        sys.exit(2)
+
+
+def _show(config_dir: Path, what: str, watch: bool, as_json: bool) -> None:
+    """`ivr agents` / `ivr queues`: once, or every second until Ctrl-C."""
+    import datetime as dt
+    import time
+
+    from rich.console import Console, Group, RenderableType
+    from rich.live import Live
+    from rich.text import Text
+
+    from ivr.admin import AgentsResponse, QueuesResponse
+    from ivr.admin_client import AdminClient, AdminRefused, AdminUnavailable, agents_table, queues_view
+
+    path = _admin_socket(config_dir)
+
+    def render(response: AgentsResponse | QueuesResponse) -> RenderableType:
+        return agents_table(response) if isinstance(response, AgentsResponse) else queues_view(response)
+
+    try:
+        with AdminClient(path) as client:
+            fetch = client.agents if what == "agents" else client.queues
+            if as_json:
+                while True:
+                    response = fetch()
+                    click.echo(response.model_dump_json(indent=None if watch else 2))
+                    if not watch:
+                        return
+                    time.sleep(1.0)
+            console = Console()
+            if not console.is_terminal:
+                console.width = max(console.width, 140)  # piped: do not squeeze the columns
+            if not watch:
+                console.print(render(fetch()))
+                return
+
+            def frame() -> RenderableType:
+                response = fetch()
+                at = dt.datetime.fromtimestamp(response.at).strftime("%H:%M:%S")
+                return Group(Text(f"{at}  {path}  (Ctrl-C to stop)", style="dim"), render(response))
+
+            with Live(frame(), console=console, auto_refresh=False) as live:
+                while True:
+                    time.sleep(1.0)
+                    live.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        return
+    except (AdminUnavailable, AdminRefused) as exc:
+        click.echo(f"ivr {what}: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+              show_default=True, help=_CONFIG_OPTION_HELP)
+@click.option("--watch", is_flag=True, help="Refresh every second until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="The controller's answer as JSON (one line a second with --watch).")
+@click.pass_context
+def agents(ctx: click.Context, config_dir: Path, watch: bool, as_json: bool) -> None:
+    """Live agent states of the running controller; `login|logout|pause|unpause AGENT_ID`."""
+    ctx.obj = config_dir
+    if ctx.invoked_subcommand is None:
+        _show(config_dir, "agents", watch, as_json)
+
+
+def _presence_command(op: PresenceOp, summary: str) -> None:
+    @agents.command(op, help=f"{summary} (AGENT_ID as in routing.yaml).")
+    @click.argument("agent_id")
+    @click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help=_CONFIG_OPTION_HELP + f"  [default: {DEFAULT_CONFIG}]")
+    @click.pass_context
+    def command(ctx: click.Context, agent_id: str, config_dir: Path | None) -> None:
+        from ivr.admin_client import AdminClient, AdminRefused, AdminUnavailable, presence_line
+
+        where = config_dir or (ctx.obj if isinstance(ctx.obj, Path) else DEFAULT_CONFIG)
+        path = _admin_socket(where)
+        try:
+            with AdminClient(path) as client:
+                response = client.presence(op, agent_id)
+        except (AdminUnavailable, AdminRefused) as exc:
+            click.echo(f"ivr agents {op}: {exc}", err=True)
+            sys.exit(1)
+        click.echo(presence_line(response))
+
+
+_PRESENCE_COMMANDS: tuple[tuple[PresenceOp, str], ...] = (
+    ("login", "Log an agent in: ready for calls"),
+    ("logout", "Log an agent out"),
+    ("pause", "Pause a logged-in agent: no calls offered"),
+    ("unpause", "Make a paused or not-ready agent ready again"),
+)
+for _op, _summary in _PRESENCE_COMMANDS:
+    _presence_command(_op, _summary)
+
+
+@main.command()
+@click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+              show_default=True, help=_CONFIG_OPTION_HELP)
+@click.option("--watch", is_flag=True, help="Refresh every second until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="The controller's answer as JSON (one line a second with --watch).")
+def queues(config_dir: Path, watch: bool, as_json: bool) -> None:
+    """Live ACD queues of the running controller: waiting callers, estimates, agents."""
+    _show(config_dir, "queues", watch, as_json)
+
 
 DEFAULT_CATALOG = Path("prompts/catalog.yaml")
 

@@ -86,6 +86,9 @@ class ServerConfig(Strict):
     privacy: PrivacySettings = PrivacySettings()
     prompts: PromptSettings = PromptSettings()
     pidfile: Path = Path("var/ivr.pid")
+    # The admin interface of `ivr serve` (JSON lines over a Unix-domain socket, mode 0660):
+    # `ivr agents` and `ivr queues` talk to it. Relative to the configuration directory.
+    admin_socket: Path = Path("var/ivr.sock")
 
 
 # --- hotlines, languages, schedules, queues ----------------------------------
