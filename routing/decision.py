@@ -257,6 +257,11 @@ def _could_be_available(state: AgentState) -> bool:
     )
 
 
+# Draws before `random` scans for a free agent: with a quarter of the order free, 8 draws
+# miss one in 10 times.
+_RANDOM_DRAWS = 8
+
+
 class AgentSnapshot(Mapping[str, AgentState]):
     """An immutable snapshot of agents' live states that carries the indexes `match` uses.
 
@@ -346,7 +351,7 @@ class AgentSnapshot(Mapping[str, AgentState]):
             return cached[3]
         members = [agent_id for agent_id in eligible if agent_id in self._idle or agent_id in self._wrap_until]
         valid_from, valid_to = float("-inf"), float("inf")
-        if strategy == "round_robin":
+        if strategy in ("round_robin", "random"):
             order = sorted(members)
         else:
             sort_key = strategies._key(
@@ -386,12 +391,28 @@ class AgentSnapshot(Mapping[str, AgentState]):
         taken: set[str],
         last_offered: str | None,
         positions: Mapping[str, int],
+        rng: random.Random,
     ) -> str | None:
-        """The best eligible agent available at `now`, not taken, not excluded (not `random`)."""
+        """The best eligible agent available at `now`, not taken, not excluded.
+
+        `random` draws uniformly among those: a few draws from the cached order, each kept
+        only if that agent is free (rejection sampling), then an exact scan if all missed."""
         order = self._order(
             strategy, eligible, agents=agents, queue=queue, caller=caller, step=step, now=now, positions=positions
         )
         excluded = caller.excluded
+        if strategy == "random":
+            def free(agent_id: str) -> bool:
+                return agent_id not in taken and agent_id not in excluded and self._is_available(agent_id, now)
+
+            if not order:
+                return None
+            for _ in range(_RANDOM_DRAWS):
+                agent_id = order[rng.randrange(len(order))]
+                if free(agent_id):
+                    return agent_id
+            pool = [agent_id for agent_id in order if free(agent_id)]
+            return rng.choice(pool) if pool else None
         start = 0
         if strategy == "round_robin" and last_offered is not None:
             start = bisect_right(order, last_offered)
@@ -453,7 +474,7 @@ def match(
         agent_id: str | None
         if affinity is not None:
             agent_id = affinity if affinity in available and affinity not in taken else None
-        elif snapshot is not None and queue.strategy != "random":
+        elif snapshot is not None:
             agent_id = snapshot.pick(
                 queue.strategy,
                 eligible,
@@ -465,6 +486,7 @@ def match(
                 taken=taken,
                 last_offered=last_offered.get(caller.queue),
                 positions=index.positions,
+                rng=rng,
             )
         else:
             pool = eligible & available
