@@ -244,7 +244,7 @@ async def _serve_child(out: TextIO, concurrency: int, sqlite_path: Path, backend
             flag[0] = True
 
     # The menus and the FastAGI protocol under load: queues hand off to the dialplan here
-    # (the ACD's decisions and reservations have benchmarks/routing.py).
+    # (the ACD's decisions and reservations have benchmarks/acd_routing.py).
     controller = Controller(CONFIG_DIR, ControllerOptions(
         port=0, sqlite_path=sqlite_path, clock=lambda: DAYTIME, on_turnaround=on_turnaround,
         lookup_base_url=backend_url, acd=False,
