@@ -176,26 +176,11 @@ def _flow(name: str, doc: Document, problems: list[Problem]) -> FlowInput | None
     return FlowInput(name, partial, doc.source, node_ids, False)
 
 
-# pydantic's text for a model validator's ValueError, as typecheck renders it.
-_VALIDATOR_MESSAGE = re.compile(r"^(?P<path>[^:]*: )?value error, (?P<text>.*?)(, got .*)?$", re.S)
-
-
-def _validator_messages(problems: list[Problem]) -> list[Problem]:
-    """`x: value error, give exactly one of ..., got a mapping` -> `x: give exactly one of ...`."""
-    out = []
-    for p in problems:
-        m = _VALIDATOR_MESSAGE.match(p.message)
-        if m is not None:
-            p = Problem(p.file, p.line, p.column, f"{m['path'] or ''}{m['text']}")
-        out.append(p)
-    return out
-
-
 def _routing(doc: Document, problems: list[Problem]) -> RoutingInput | None:
     if _unreadable(doc):
         return None
     routing, found = validate_document(RoutingConfig, doc, empty={})
-    problems += _validator_messages(found)
+    problems += found
     if routing is not None:
         return RoutingInput(routing, doc.source, frozenset(routing.agents), frozenset(routing.queues), True)
     if not isinstance(doc.data, dict):

@@ -185,6 +185,8 @@ def _message(err: ErrorDetails, where: _Located, doc: Document) -> str:
         return f"expected a list, got {_describe(value)}"
     if kind == "string_type":
         return f"expected a string, got {_describe(value)}"
+    if kind == "value_error" and ctx.get("error") is not None:
+        return str(ctx["error"])  # a model's own rule says what is wrong in its own words
     text = err["msg"]
     if text.startswith("Input should be "):
         text = "expected " + text.removeprefix("Input should be ")
