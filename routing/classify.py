@@ -50,12 +50,14 @@ def classify(
     history: Sequence[PastCall],
     classification: Classification,
     now: float,
+    flagged_vip: bool = False,
 ) -> Caller:
     """The caller as it enters the queue `queue_name` at `now`.
 
     - returning: a past call from the same number (compared with `normalize_number`) ended
       within `classification.returning_within_days` before `now`;
-    - vip: the number is in `classification.vip_numbers` (same comparison);
+    - vip: the number is in `classification.vip_numbers` (same comparison), or the flow
+      flagged the caller (`flagged_vip`: a lookup branch set the call variable `vip`);
     - priority: `queue.priority.base` + `vip` if VIP + `returning` if returning else `new`;
     - affinity (if `queue.affinity.enabled`): among the past calls from the same number that
       ended within `affinity.lookback_days`, were handled by an agent and talked at least
@@ -68,7 +70,8 @@ def classify(
 
     returning_since = now - classification.returning_within_days * _DAY
     returning = any(past.ended_at >= returning_since for past in mine)
-    vip = bool(number) and number in {normalize_number(v) for v in classification.vip_numbers}
+    listed = bool(number) and number in {normalize_number(v) for v in classification.vip_numbers}
+    vip = flagged_vip or listed
 
     rules = queue.priority
     priority = rules.base + (rules.vip if vip else 0) + (rules.returning if returning else rules.new)

@@ -139,6 +139,7 @@ class AcdCall:
     # The plain dialplan place of a queue (hotlines.yaml), for the fallback when the live
     # state is unreachable or an overflow has nowhere else to go.
     dialplan_place: Callable[[str], HandoffTarget]
+    vip: bool = False  # flagged by the flow (a lookup set the call variable `vip`)
 
     def info(self) -> CallInfo:
         return CallInfo(self.call_id, self.hotline, self.asterisk_language)
@@ -332,7 +333,7 @@ class Acd:
         return classify(
             call_id=call.call_id, queue_name=name, queue=queue, caller_number=call.caller_number,
             language=call.language, issue=issue, history=past,
-            classification=self.config.classification, now=now,
+            classification=self.config.classification, now=now, flagged_vip=call.vip,
         )
 
     def _record(self, call: AcdCall, kind: EventKind, value: str, at: float | None = None) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Digit = Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -251,10 +251,27 @@ class SayItem(Strict):
     default_prompt: PromptId | None = None
 
 
+VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+# Call variables the controller sets itself; a flow cannot overwrite them.
+RESERVED_VARIABLES = frozenset({"caller", "hotline", "call_id"})
+
+
 class LookupBranch(Strict):
     when: Condition | None = None  # None: always matches (put last)
     say: tuple[SayItem, ...] = ()
+    # Call variables taken from the answer when this branch matches, e.g. {vip: "{answer.vip}"}:
+    # later requests can use them, and the ACD reads `vip` (a VIP caller: "true", "yes" or
+    # "1") and `issue` (the issue type).
+    set: dict[VariableName, str] = {}
     next: NodeId
+
+    @field_validator("set")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        clash = sorted(set(value) & RESERVED_VARIABLES)
+        if clash:
+            raise ValueError(f"{', '.join(clash)} cannot be set: the controller sets it")
+        return value
 
 
 class LookupNode(Strict):

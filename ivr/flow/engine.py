@@ -297,6 +297,12 @@ class FlowRunner:
             self.call.record(EventKind.LOOKUP, "failed: no branch matched the answer")
             return node.on_failure
         index = node.branches.index(branch)
+        try:
+            taken = {name: selfservice.render(value, variables, result.answer) for name, value in branch.set.items()}
+        except selfservice.TemplateError as exc:
+            self.call.record(EventKind.LOOKUP, f"failed: branch {index + 1} set: {exc}")
+            return node.on_failure
+        self.call.variables.update(taken)
         self.call.record(EventKind.LOOKUP, f"ok: branch {index + 1}")
         if node.self_service:
             self.call.self_served = True
@@ -384,6 +390,7 @@ class FlowRunner:
             play=self.play,
             say=self.say_value,
             dialplan_place=self.dialplan_place,
+            vip=self.call.variables.get("vip", "").strip().lower() in ("1", "true", "yes"),
         )
         issue = self.call.variables.get("issue") or queue
         result = await acd.route(call, queue, issue)

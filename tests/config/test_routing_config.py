@@ -283,3 +283,13 @@ def test_ivr_check_lists_routing_problems_with_the_rest(example: Example) -> Non
     assert result.exit_code == 1
     assert f"{example.where(ROUTING, 'PJSIP/1001', 2)}: agents.1003.endpoint: endpoint 'PJSIP/1001' is also" in result.output
     assert f"{example.where(FLOW, 'billng')}: nodes.main-menu.options.1: unknown node 'billng'" in result.output
+
+
+def test_a_lookup_cannot_set_the_variables_the_controller_sets(example: Example) -> None:
+    flow = "flows/main.yaml"
+    example.edit(flow, "        say: [{prompt: account-not-found}]\n",
+                 "        say: [{prompt: account-not-found}]\n        set: {caller: \"{answer.number}\", vip: \"yes\"}\n")
+    problems = example.problems()
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{example.where(flow, '{caller')}:")
+    assert "caller cannot be set: the controller sets it" in problems[0]

@@ -11,6 +11,7 @@ clock stands still while the controller waits on music, so a max wait of 0.5 s i
 from __future__ import annotations
 
 import asyncio
+import shutil
 import datetime as dt
 import random
 import time
@@ -502,3 +503,79 @@ async def test_returning_caller_gets_the_last_agent_for_the_hold_then_anyone(tmp
         assert leg.waited >= 0.4
     finally:
         await controller.stop()
+
+
+# --- VIP from a lookup ----------------------------------------------------------------------------
+
+VIP_CHECK = """
+  vip-check:
+    type: lookup
+    request: {url: /crm/caller, params: {number: "{caller}"}, timeout: 2}
+    self_service: false
+    branches:
+      - when: {field: vip, equals: true}
+        set: {vip: "{answer.vip}", issue: "{answer.tier}"}
+        next: billing-queue
+      - next: billing-queue
+    on_failure: billing-queue
+"""
+
+
+async def crm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A CRM that knows one VIP, 13900008888."""
+    request = (await reader.readline()).decode()
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass
+    body = b'{"vip": true, "tier": "gold"}' if "8888" in request else b'{"vip": false}'
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    writer.close()
+
+
+async def test_vip_flagged_by_a_lookup_is_served_before_an_earlier_caller(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    (tmp_path / "prompts").symlink_to(REPO / "prompts")  # prompts.local_dir is ../prompts/sounds
+    flow = config / "flows" / "main.yaml"
+    text = flow.read_text()
+    assert text.count("      2: billing-queue\n    back: true") == 1
+    flow.write_text(text.replace("      2: billing-queue\n    back: true", "      2: vip-check\n    back: true")
+                    .replace("\n  billing-queue:\n", VIP_CHECK + "\n  billing-queue:\n"))
+    backend = await asyncio.start_server(crm, "127.0.0.1", 0)
+    live = MemoryState(60.0)
+    acd = routing(max_wait=5)
+    # A wrap-up after the first call keeps the two answers well apart in time.
+    acd = acd.model_copy(update={"agents": {**acd.agents, "1001": acd.agents["1001"].model_copy(update={"wrap_up": 0.3})}})
+    controller = Controller(config, ControllerOptions(
+        port=0, sqlite_path=tmp_path / "calls.sqlite", clock=lambda: OPEN, routing=acd,
+        live_state=live, acd_max_idle=0.05,
+        lookup_base_url=f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}",
+    ))
+    await controller.start()
+    rig = AcdRig(controller, live)
+    phones: dict[str, AgentBehaviour] = {"PJSIP/1001": Agent(answer_after=1, talk=30)}
+    async def waiting(count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(await live.waiting()) < count:
+                await asyncio.sleep(0.01)
+
+    try:
+        await rig.ready("1001", presence=Presence.PAUSED)  # logged in, so callers wait for them
+        normal = asyncio.create_task(rig.call(agents=phones, caller_id="13700000001"))
+        await waiting(1)
+        vip = asyncio.create_task(rig.call(agents=phones, caller_id="13900008888"))
+        await waiting(2)
+        await rig.ready("1001")  # one agent for two callers: who goes first?
+        normal_row, vip_row = [await rig.row(r) for r in await asyncio.gather(normal, vip)]
+    finally:
+        await controller.stop()
+        backend.close()
+    (normal_leg,) = normal_row.queue_legs
+    (vip_leg,) = vip_row.queue_legs
+    assert normal_leg.enqueued_at < vip_leg.enqueued_at  # the VIP came later...
+    assert vip_leg.answered_at is not None and normal_leg.answered_at is not None
+    assert (normal_leg.answered_at - vip_leg.answered_at).total_seconds() >= 0.3  # ...and was served first
+    assert (vip_leg.priority, normal_leg.priority) == (10, 0)
+    enqueued = [e.value for e in vip_row.events if e.kind is EventKind.ENQUEUED]
+    assert enqueued == ["billing priority=10 vip"]

@@ -84,3 +84,12 @@ def test_affinity_lookback_and_switch() -> None:
 def test_returning_vip_gets_base_plus_vip_plus_returning() -> None:
     c = run("13800138000", [PastCall("13800138000", NOW - DAY, "1001", 5)])
     assert (c.vip, c.returning, c.priority) == (True, True, 1 + 10 + 3)
+
+
+def test_vip_flagged_by_the_flow_without_being_listed() -> None:
+    c = classify(
+        call_id="c1", queue_name="billing", queue=QUEUE, caller_number="13900008888", language="zh-CN",
+        issue="gold", history=[], classification=RULES, now=NOW, flagged_vip=True,
+    )
+    assert c.vip and c.priority == 1 + 10 + 0 and c.issue == "gold"
+    assert not run("13900008888", []).vip  # the same number, not flagged, is not on the list
