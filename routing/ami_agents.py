@@ -51,7 +51,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from routing.config import RoutingConfig
-from routing.model import Activity, Device, OfferOutcome
+from routing.model import Activity, Device, OfferOutcome, Presence
 from routing.service import Acd
 from routing.state import StateUnavailable
 
@@ -166,6 +166,34 @@ class AmiAgents:
             await self._device(headers.get("Device") or "", headers.get("State") or "")
         elif name == "hangup":
             await self._hangup(headers.get("Channel") or "")
+        elif name in ("agentlogin", "agentlogoff"):
+            # app_agent_pool's AgentLogin(<id>) / logoff: the same agent ids as routing.yaml.
+            pooled = headers.get("Agent") or ""
+            if pooled in self.acd.config.agents:
+                await self._presence(pooled, Presence.READY if name == "agentlogin" else Presence.LOGGED_OUT, name)
+        elif name == "queuememberpause":
+            # A pause made on the Asterisk side (PauseQueueMember, QueuePause, a panel) holds here too;
+            # it never logs an agent in. One event per queue the member is in: idempotent.
+            agent_id = self._agent_for_interface(headers.get("Interface") or "")
+            if agent_id is not None:
+                state = await self.acd.state.agent(agent_id)
+                if headers.get("Paused") == "1" and state.presence in (Presence.READY, Presence.NOT_READY):
+                    await self._presence(agent_id, Presence.PAUSED, name)
+                elif headers.get("Paused") == "0" and state.presence is Presence.PAUSED:
+                    await self._presence(agent_id, Presence.READY, name)
+
+    def _agent_for_interface(self, interface: str) -> str | None:
+        """`Agent/1001` (app_agent_pool) or an endpoint such as `PJSIP/1001`."""
+        tech, _, resource = interface.partition("/")
+        if tech.lower() == "agent":
+            return resource if resource in self.acd.config.agents else None
+        return self._agent_for(interface)
+
+    async def _presence(self, agent_id: str, presence: Presence, why: str) -> None:
+        before = await self.acd.state.agent(agent_id)
+        if before.presence is not presence:
+            await self.acd.state.set_presence(agent_id, presence, self.clock())
+            log.info("AMI %s: agent %s %s -> %s", why, agent_id, before.presence.value, presence.value)
 
     async def _device(self, device: str, state: str) -> bool:
         agent_id = self._agent_for(device)

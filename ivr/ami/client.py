@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 # Seconds a login's DeviceStateList may take before the connection is dropped and retried.
 RESYNC_TIMEOUT = 10.0
 # Events a LinkObserver is told of.
-OBSERVED_EVENTS = ("DeviceStateChange", "Hangup")
+OBSERVED_EVENTS = ("DeviceStateChange", "Hangup", "AgentLogin", "AgentLogoff", "QueueMemberPause")
 
 
 class LinkObserver(Protocol):

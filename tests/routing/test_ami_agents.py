@@ -393,3 +393,43 @@ async def test_peer_answers_device_state_list_like_asterisk(peer: AmiPeer) -> No
     assert data.startswith(b"Response: Success\r\nActionID: 42\r\nEventList: start\r\n"
                            b"Message: Device State Changes will follow\r\n\r\n"
                            b"Event: DeviceStateChange\r\nActionID: 42\r\nDevice: PJSIP/1001\r\nState: NOT_INUSE\r\n\r\n")
+
+
+def member_pause(interface: str, paused: bool, queue: str = "billing") -> list[tuple[str, str]]:
+    """QueueMemberPause as app_queue raises it (the fields of ami-queue.txt's QueueMemberStatus)."""
+    return [("Queue", queue), ("MemberName", interface), ("Interface", interface), ("StateInterface", interface),
+            ("Membership", "dynamic"), ("Penalty", "0"), ("CallsTaken", "0"), ("LastCall", "0"),
+            ("LastPause", "0"), ("LoginTime", "1795485390"), ("InCall", "0"), ("Status", "1"),
+            ("Paused", "1" if paused else "0"), ("PausedReason", "lunch" if paused else ""),
+            ("Ringinuse", "1"), ("Wrapuptime", "0")]
+
+
+async def test_agent_login_pause_and_logoff_on_the_asterisk_side_hold_in_the_acd(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    await rig.synced()
+
+    async def presence(agent_id: str) -> Presence:
+        return (await rig.state.agent(agent_id)).presence
+
+    async def becomes(agent_id: str, wanted: Presence) -> None:
+        async def check() -> bool:
+            return await presence(agent_id) is wanted
+        await eventually(check)
+
+    # AgentLogin(1001) in the dialplan (app_agent_pool): the same id logs in here.
+    rig.peer.emit("AgentLogin", "agent", [("Channel", "PJSIP/1001-00000007"), ("Agent", "1001")])
+    await becomes("1001", Presence.READY)
+    # Paused in app_queue (one event per queue the member is in), by interface or by agent.
+    rig.peer.emit("QueueMemberPause", "agent", member_pause("PJSIP/1001", True))
+    rig.peer.emit("QueueMemberPause", "agent", member_pause("PJSIP/1001", True, queue="general"))
+    await becomes("1001", Presence.PAUSED)
+    result = await rig.call(agents={"PJSIP/1001": Agent()})
+    assert dialed(result) == []  # a paused agent is not rung
+    rig.peer.emit("QueueMemberPause", "agent", member_pause("Agent/1001", False))
+    await becomes("1001", Presence.READY)
+    # A pause never logs an agent in; an unknown agent changes nothing.
+    rig.peer.emit("QueueMemberPause", "agent", member_pause("PJSIP/1002", False))
+    rig.peer.emit("AgentLogin", "agent", [("Channel", "PJSIP/1999-00000008"), ("Agent", "1999")])
+    rig.peer.emit("AgentLogoff", "agent", [("Agent", "1001"), ("Logintime", "42")])
+    await becomes("1001", Presence.LOGGED_OUT)
+    assert await presence("1002") is Presence.LOGGED_OUT
