@@ -90,7 +90,9 @@ class AgiSession:
                 if remaining <= 0:
                     raise AgiTimeout(f"no reply to {verb} within {timeout:g} s")
                 try:
-                    data = await asyncio.wait_for(self._reader.read(65536), remaining)
+                    # asyncio.timeout, not wait_for: no task per read (3.11), far less garbage.
+                    async with asyncio.timeout(remaining):
+                        data = await self._reader.read(65536)
                 except TimeoutError:
                     raise AgiTimeout(f"no reply to {verb} within {timeout:g} s") from None
                 except ConnectionError as exc:
