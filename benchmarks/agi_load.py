@@ -128,6 +128,9 @@ class RoundResult:
     server_stats: dict[str, int]
     server_cpu: float  # CPU seconds the server process used during the round
     latency: dict[str, list[float]] = field(default_factory=dict)  # verb -> seconds, peer side
+    # CPU seconds the PBX peer used: near wall time means the peer itself was the bottleneck
+    # and its own delays are in the latency it measured.
+    peer_cpu: float = 0.0
 
     @property
     def calls_per_second(self) -> float:
@@ -401,7 +404,8 @@ async def _place_round(
     sim = [
         SimCall(
             CallerScript(
-                (Press(language, on_prompt="choose-language"),
+                # Like many real callers, hear the main menu twice (#) before choosing.
+                (Press(language, on_prompt="choose-language"), Press("#", on_prompt="main-menu", after=4.0),
                  *(Press(digits, on_prompt=prompt) for digits, prompt in path.presses)),
                 caller_id=f"138{i:08d}",
             ),
@@ -442,7 +446,7 @@ async def _place_round(
 
 def run_benchmark(
     calls: int, concurrency: int, repeat: int, *, pin: bool = True, mix: str = "all", profile: str = "",
-    time_scale: float = 1.0, ramp: float = 20.0,
+    time_scale: float = 1.0, ramp: float = 15.0,
 ) -> BenchReport:
     report = BenchReport()
     concurrency = max(1, min(concurrency, calls))
@@ -474,8 +478,10 @@ def run_benchmark(
                                     f">= concurrency {concurrency}")
             for _ in range(repeat):
                 server.ask("start")
+                peer_cpu = time.process_time()
                 wall, completed, failures, taken, latency = asyncio.run(
                     _place_round(ready["port"], calls, concurrency, mix, time_scale, ramp))
+                peer_cpu = time.process_time() - peer_cpu
                 figures = server.ask("collect")
                 records = {str(k): int(v) for k, v in figures["records"].items()}
                 if sum(records.values()) != calls:
@@ -486,7 +492,7 @@ def run_benchmark(
                     calls=calls, concurrency=concurrency, wall_seconds=wall, completed=completed,
                     failures=failures, paths=taken, turnaround=figures["turnaround"], loop_lag=figures["lag"],
                     records=records, peak_sessions=int(figures["peak"]), server_stats=figures["stats"],
-                    server_cpu=float(figures["cpu"]), latency=latency,
+                    server_cpu=float(figures["cpu"]), latency=latency, peer_cpu=peer_cpu,
                 ))
         finally:
             if server is not None:
@@ -516,7 +522,7 @@ def print_report(report: BenchReport, console: Any = None) -> None:
 
     rounds = Table(title="Calls (peer side; peak = most sessions up at once in the server)")
     for name in ("round", "calls", "done", "failed", "asked", "peak", "target", "wall s", "calls/s",
-                 "server CPU s", "CPU/call"):
+                 "server CPU s", "CPU/call", "peer CPU s"):
         rounds.add_column(name, justify="right")
     for i, r in enumerate(report.rounds, 1):
         rounds.add_row(
@@ -524,7 +530,7 @@ def print_report(report: BenchReport, console: Any = None) -> None:
             str(r.peak_sessions),
             f"{TARGET_CONCURRENCY} {ok if r.peak_sessions >= TARGET_CONCURRENCY else miss}",
             f"{r.wall_seconds:.2f}", f"{r.calls_per_second:.0f}",
-            f"{r.server_cpu:.2f}", f"{r.server_cpu / r.calls * 1000:.2f} ms",
+            f"{r.server_cpu:.2f}", f"{r.server_cpu / r.calls * 1000:.2f} ms", f"{r.peer_cpu:.2f}",
         )
     console.print(rounds)
 
@@ -584,8 +590,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--mix", choices=("all", "queues"), default="all",
                         help="all: queue and self-service paths in turn; queues: the two queue paths only")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server to one CPU")
-    parser.add_argument("--ramp", type=float, default=20.0, metavar="S",
-                        help="calls arrive evenly over S seconds (default 20, shorter than a call: they overlap)")
+    parser.add_argument("--ramp", type=float, default=15.0, metavar="S",
+                        help="calls arrive evenly over S seconds (default 15, shorter than a call: all 1,000 overlap)")
     parser.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                         help="media takes X times its real time (default 1: as on a PBX; 0: replies at once)")
     parser.add_argument("--profile", default="", metavar="FILE",
