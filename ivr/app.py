@@ -28,7 +28,7 @@ from routing.ami_agents import AmiAgents
 from routing.classify import PastCall
 from routing.config import RoutingConfig
 from routing.state import LiveState, StateUnavailable
-from routing.service import Acd, UnreachableState
+from routing.service import Acd
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,8 @@ class Controller:
 
     async def _build_state(self, routing: RoutingConfig) -> LiveState:
         """The live-state backend routing.yaml asks for. Redis unreachable at start-up: the
-        controller still starts, and every ACD call goes to its dialplan place."""
+        controller still starts, every ACD call goes to its dialplan place, and routing resumes
+        by itself once Redis answers."""
         settings = routing.state
         if settings.backend == "memory":
             from routing.memory_state import MemoryState
@@ -148,8 +149,9 @@ class Controller:
         try:
             self._own_state = await RedisState.connect(settings, clock=self.options.acd_clock)
         except StateUnavailable as exc:
-            log.error("ACD live state unreachable at start-up, ACD queues go to the dialplan: %s", exc)
-            return UnreachableState(str(exc))
+            log.error("ACD live state unreachable at start-up: ACD queues go to their dialplan places "
+                      "until it answers: %s", exc)
+            self._own_state = RedisState.offline(settings, clock=self.options.acd_clock)
         return self._own_state
 
     async def _history(self, caller_number: str, since: float) -> Sequence[PastCall]:

@@ -402,10 +402,23 @@ def _server_name(url: str) -> str:
 # --- the state ---------------------------------------------------------------------------
 
 
+def _client(settings: StateSettings, socket_timeout: float) -> Redis:
+    # Short timeouts: a dead Redis must surface as StateUnavailable within a second or so.
+    return Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+    )
+
+
 class RedisState:
     """`routing.state.LiveState` in Redis. Create with `await RedisState.connect(settings)`."""
 
-    def __init__(self, client: Redis, settings: StateSettings, *, clock: Clock, pubsub: PubSub) -> None:
+    def __init__(
+        self, client: Redis, settings: StateSettings, *, clock: Clock, pubsub: PubSub, listening: bool = True
+    ) -> None:
         self._client = client
         self._clock = clock
         self.reservation_ttl = settings.reservation_ttl
@@ -438,7 +451,7 @@ class RedisState:
         self._waiting = client.register_script(_WAITING)
         self._signal = ChangeSignal()
         self._pubsub = pubsub
-        self._listening = True
+        self._listening = listening  # False: the listener subscribes once Redis answers
         self._listener = asyncio.create_task(self._listen(), name=f"redis-state-listener {self.channel}")
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name=f"redis-state-heartbeat {self.channel}")
 
@@ -449,13 +462,7 @@ class RedisState:
         """Connect, check that Redis answers and subscribe to the change channel.
 
         Raises `StateUnavailable` if Redis cannot be reached."""
-        client = Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
-        )
+        client = _client(settings, socket_timeout)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await client.ping()
@@ -465,6 +472,15 @@ class RedisState:
             await client.aclose()
             raise StateUnavailable(f"{_server_name(settings.redis_url)}: cannot connect: {exc}") from exc
         return cls(client, settings, clock=clock, pubsub=pubsub)
+
+    @classmethod
+    def offline(cls, settings: StateSettings, *, clock: Clock = time.time, socket_timeout: float = 1.0) -> RedisState:
+        """A state whose Redis does not answer yet (a controller started during an outage):
+        every method raises `StateUnavailable` until Redis answers, then all works, change
+        notification included, with nothing to restart."""
+        client = _client(settings, socket_timeout)
+        return cls(client, settings, clock=clock, pubsub=client.pubsub(ignore_subscribe_messages=True),
+                   listening=False)
 
     async def _run(self, what: str, call: Awaitable[T]) -> T:
         try:

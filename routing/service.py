@@ -601,64 +601,6 @@ def _enqueued_text(caller: Caller) -> str:
     return text
 
 
-@dataclass
-class UnreachableState:
-    """The live state when its backend could not be reached at start-up: every method
-    raises `StateUnavailable`, so each call follows the dialplan fallback."""
-
-    reason: str
-    _never: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def _down(self) -> StateUnavailable:
-        return StateUnavailable(self.reason)
-
-    async def agents(self) -> dict[str, AgentState]:
-        raise self._down()
-
-    async def agent(self, agent_id: str) -> AgentState:
-        raise self._down()
-
-    async def set_presence(self, agent_id: str, presence: object, now: float) -> AgentState:
-        raise self._down()
-
-    async def set_device(self, agent_id: str, device: object) -> None:
-        raise self._down()
-
-    async def reserve(self, agent_id: str, call_id: str, now: float) -> bool:
-        raise self._down()
-
-    async def offer_ended(self, agent_id: str, call_id: str, outcome: OfferOutcome, now: float, *,
-                          misses_before_not_ready: int) -> AgentState:
-        raise self._down()
-
-    async def call_ended(self, agent_id: str, call_id: str, now: float, *, wrap_up: float, keep_after: float) -> None:
-        raise self._down()
-
-    async def enqueue(self, caller: Caller) -> None:
-        raise self._down()
-
-    async def update_caller(self, caller: Caller) -> None:
-        raise self._down()
-
-    async def dequeue(self, call_id: str) -> None:
-        raise self._down()
-
-    async def waiting(self) -> list[Caller]:
-        raise self._down()
-
-    async def last_offered(self, queue: str) -> str | None:
-        raise self._down()
-
-    async def note_offered(self, queue: str, agent_id: str) -> None:
-        raise self._down()
-
-    async def wait_for_change(self, timeout: float) -> None:
-        raise self._down()
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass(frozen=True)
 class AcdLink:
     """The ACD bound to one call's AGI session: what the flow engine's queue node uses."""

@@ -32,10 +32,10 @@ from ivr.admin import (
     decode_response,
     parse_request,
 )
-from routing.config import AgentConfig, QueueConfig, RoutingConfig, Step
+from routing.config import AgentConfig, QueueConfig, RoutingConfig, StateSettings, Step
 from routing.memory_state import MemoryState
 from routing.model import Activity, Caller, OfferOutcome, Presence
-from routing.service import UnreachableState
+from routing.redis_state import RedisState
 from routing.state import LiveState
 
 T0 = 1_800_000_000.0
@@ -267,12 +267,19 @@ async def test_without_an_acd_every_op_says_so() -> None:
 
 
 async def test_an_unreachable_live_state_is_an_error_not_a_crash() -> None:
-    down = FakeAcd(routing_config(), UnreachableState("redis: connection refused"))
-    service = AdminService(lambda: down)
-    for request in ({"op": "agents"}, {"op": "queues"}, {"op": "pause", "agent": "a1"}):
-        refused = await ask(service, request)
-        assert isinstance(refused, ErrorResponse)
-        assert refused.error == "the ACD's live state is unreachable: redis: connection refused"
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    state = RedisState.offline(StateSettings(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0"))
+    service = AdminService(lambda: FakeAcd(routing_config(), state))
+    try:
+        for request in ({"op": "agents"}, {"op": "queues"}, {"op": "pause", "agent": "a1"}):
+            refused = await ask(service, request)
+            assert isinstance(refused, ErrorResponse)
+            assert refused.error.startswith("the ACD's live state is unreachable: ")
+            assert f"127.0.0.1:{port}" in refused.error
+    finally:
+        await state.close()
 
 
 async def test_a_reload_is_seen_by_the_next_request(service: AdminService, acd: FakeAcd) -> None:

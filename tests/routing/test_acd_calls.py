@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import datetime as dt
 import random
 import time
@@ -28,11 +29,11 @@ from ivr.pbxsim import Agent, CallerScript, CallResult, HangUp, NoAnswer, Press,
 from ivr.pbxsim.caller import AgentBehaviour, Step
 from ivr.records.model import CallRow, Disposition, EventKind, QueueLeg
 from routing import service
-from routing.config import RoutingConfig
+from routing.config import RoutingConfig, StateSettings
 from routing.handoff import HandoffTarget
 from routing.memory_state import MemoryState
 from routing.model import Activity, Caller, OfferOutcome, Presence
-from routing.service import UnreachableState
+from routing.redis_state import RedisState
 from routing.state import LiveState, StateUnavailable
 
 T = TypeVar("T")
@@ -357,8 +358,16 @@ async def test_state_lost_while_waiting_sends_the_caller_to_the_dialplan_queue(a
 
 
 async def test_state_unreachable_on_arrival_sends_the_caller_to_the_dialplan_queue(acd_rig: RigFactory) -> None:
-    rig = await acd_rig(routing(), UnreachableState("redis://127.0.0.1:6379: connection refused"))
-    result = await rig.call()
+    # A Redis that does not answer (nothing listens on the port), as after a start-up in an outage.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    down = RedisState.offline(StateSettings(backend="redis", redis_url=dead))
+    try:
+        rig = await acd_rig(routing(), down)
+        result = await rig.call()
+    finally:
+        await down.close()
     assert result.location == ("ivr-queue", "billing", "1") and dialed(result) == []
     row = await rig.row(result)
     assert row.disposition is Disposition.OVERFLOWED and row.detail == "state_down -> dialplan ivr-queue,billing"

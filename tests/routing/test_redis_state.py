@@ -352,3 +352,22 @@ async def test_error_message_hides_the_password(key_prefix: str) -> None:
     with pytest.raises(StateUnavailable) as raised:
         await RedisState.connect(settings(f"redis://user:s3cret@127.0.0.1:{dead_port()}/0", key_prefix))
     assert "s3cret" not in str(raised.value)
+
+
+async def test_controller_started_while_redis_is_down_recovers_by_itself(
+    own_redis_server: RedisServer, key_prefix: str
+) -> None:
+    """A controller started during an outage routes to the dialplan meanwhile (every method
+    raises StateUnavailable) and needs no restart once Redis answers."""
+    own_redis_server.stop()
+    state = RedisState.offline(settings(own_redis_server.url, key_prefix))
+    try:
+        await assert_all_unavailable(state, within=2.0)
+        own_redis_server.start()
+        other = await RedisState.connect(settings(own_redis_server.url, key_prefix))
+        try:
+            await assert_works_again(state, other)  # change notification included
+        finally:
+            await other.close()
+    finally:
+        await state.close()
