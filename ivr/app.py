@@ -25,6 +25,7 @@ from ivr.records.store import CallStore
 from ivr.reload import ConfigHolder, ReloadResult
 from routing.agent_script import AgentScript
 from routing.ami_agents import AmiAgents
+from routing.callbacks import CallbackWorker
 from routing.classify import PastCall
 from routing.config import RoutingConfig
 from routing.state import LiveState, StateUnavailable
@@ -68,6 +69,7 @@ class Controller:
         self._own_state: LiveState | None = None  # built here, closed here
         self.admin: AdminServer | None = None
         self.ami_agents: AmiAgents | None = None  # AMI -> the ACD's live state (AMI and ACD on)
+        self.callbacks: CallbackWorker | None = None  # callback requests -> Originate (AMI and ACD on)
 
     @property
     def config(self) -> LoadedConfig:
@@ -94,7 +96,16 @@ class Controller:
             self.acd = Acd(
                 routing, state, clock=self.options.acd_clock, rng=self.options.acd_rng or random.Random(),
                 history=self._history, max_idle=self.options.acd_max_idle,
+                # Callback requests only where someone works them off: the worker needs AMI.
+                callbacks=self.store if settings.ami.enabled else None,
             )
+            if not settings.ami.enabled and any(
+                destination is not None and destination.callback
+                for queue in routing.queues.values()
+                for destination in (queue.overflow.timeout, queue.overflow.no_agents, queue.overflow.full)
+            ):
+                log.warning("routing.yaml offers callbacks but AMI is off: nobody could call back, so callers "
+                            "go to the queue's voicemail instead of being offered one")
             if settings.ami.enabled:
                 # Before the dispatcher runs: no offers until AMI has told the devices' states.
                 self.ami_agents = AmiAgents(self.acd, clock=self.options.acd_clock)
@@ -132,7 +143,15 @@ class Controller:
         if settings.ami.enabled:
             from ivr.ami.client import start_ami_link
 
-            self._ami_close = await start_ami_link(settings.ami, self.store, self.ami_agents)
+            link = await start_ami_link(settings.ami, self.store, self.ami_agents)
+            self._ami_close = link
+            if self.acd is not None:
+                recovered = await self.store.recover_callbacks(self.options.clock())
+                if recovered:
+                    log.warning("%d callback requests left dialing by a previous run are pending again", recovered)
+                self.callbacks = CallbackWorker(self.acd, self.store, link, clock=self.options.acd_clock,
+                                                rng=self.options.acd_rng, poll=self.options.acd_max_idle)
+                self.callbacks.start()
 
     async def _build_state(self, routing: RoutingConfig) -> LiveState:
         """The live-state backend routing.yaml asks for. Redis unreachable at start-up: the
@@ -178,6 +197,8 @@ class Controller:
             self.admin = None
         if self.server is not None:
             await self.server.close(grace)
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         if self.acd is not None:
             await self.acd.stop()
         if self._own_state is not None:

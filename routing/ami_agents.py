@@ -34,6 +34,10 @@ the list is never overwritten by it. Until the first resynchronisation, and from
 until the next one, the dispatcher's pause gate is closed: no new offers (callers keep
 waiting). A `resynced` from a connection that has dropped since does not reopen it.
 
+A callback (`routing.callbacks`) ends the same way: the Hangup of the agent's channel while
+the agent is ON_CALL for a callback this controller placed puts the agent in wrap-up; while
+its agent leg still rings, the Hangup is the callback worker's business.
+
 The safety net on Hangup: when an agent's channel hangs up while the live state still
 shows the agent RESERVED or ON_CALL for a call that no caller of this controller is
 waiting on (the controller that owned it died, or another controller's call ended), the
@@ -222,10 +226,19 @@ class AmiAgents:
         call_id = state.call_id
         if state.activity not in (Activity.ON_CALL, Activity.RESERVED) or call_id is None:
             return
-        if call_id in self.acd.dispatcher.waiters:
-            return  # a call of this controller: the ACD ends its own offer and call
+        if call_id in self.acd.dispatcher.waiters or call_id in self.acd.callbacks_dialing:
+            return  # a call of this controller: the ACD (or the callback worker) ends its own offer and call
         config = self.acd.config
         now = self.clock()
+        if call_id in self.acd.callbacks_talking and state.activity is Activity.ON_CALL:
+            # The normal end of a callback: its agent leg hung up.
+            self.acd.callbacks_talking.discard(call_id)
+            agent = config.agents.get(agent_id)
+            window = max((q.busy_window for q in config.queues.values()), default=3600.0)
+            await self.acd.state.call_ended(agent_id, call_id, now, wrap_up=agent.wrap_up if agent else 0.0,
+                                            keep_after=now - window)
+            log.info("AMI: %s hung up: agent %s's callback %s is over, wrap-up", channel, agent_id, call_id)
+            return
         if state.activity is Activity.ON_CALL:
             agent = config.agents.get(agent_id)
             window = max((q.busy_window for q in config.queues.values()), default=3600.0)

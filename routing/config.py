@@ -40,27 +40,51 @@ class Step(Strict):
 
 
 class Destination(Strict):
-    """Where an overflowing caller goes: exactly one of these."""
+    """Where an overflowing caller goes: exactly one of these.
+
+    `callback: true` offers a call back for the same queue: the caller hears
+    `callback-offer` and presses 1 to leave a callback request (stored; `routing.callbacks`
+    rings a free agent, then the caller) and hears `callback-confirmed`, after which the
+    call ends. Any other digit, or none, continues exactly as if the destination were
+    `voicemail: <mailbox>`, the mailbox being the queue's own `timeout` or `no_agents`
+    overflow voicemail if either is one (in that order), else `DEFAULT_CALLBACK_MAILBOX`.
+    A caller whose number is withheld (no dialable number) gets no offer: straight to that
+    voicemail."""
 
     queue: Name | None = None  # another ACD queue
     voicemail: str | None = None  # a mailbox (dialplan ivr-voicemail)
     node: Name | None = None  # a node of the hotline's flow (e.g. a callback offer menu)
     dialplan: str | None = None  # "context,extension": a plain Asterisk place (e.g. app_queue)
+    callback: bool | None = None  # true: a callback offer for the same queue (see above)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Destination:
-        given = [k for k in ("queue", "voicemail", "node", "dialplan") if getattr(self, k) is not None]
+        given = [k for k in KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of queue, voicemail, node, dialplan")
+            raise ValueError("give exactly one of queue, voicemail, node, dialplan, callback")
+        if self.callback is False:
+            raise ValueError("callback: only true is meaningful (leave it out otherwise)")
         if self.dialplan is not None and self.dialplan.count(",") != 1:
             raise ValueError("dialplan must be 'context,extension'")
         return self
+
+
+KINDS = ("queue", "voicemail", "node", "dialplan", "callback")
+# The mailbox a declined callback offer goes to when the queue names no voicemail overflow.
+DEFAULT_CALLBACK_MAILBOX = "400"
 
 
 class Overflow(Strict):
     timeout: Destination | None = None
     no_agents: Destination | None = None
     full: Destination | None = None
+
+    def callback_mailbox(self) -> str:
+        """Where a declined callback offer goes (see `Destination`)."""
+        for destination in (self.timeout, self.no_agents):
+            if destination is not None and destination.voicemail is not None:
+                return destination.voicemail
+        return DEFAULT_CALLBACK_MAILBOX
 
 
 class Announcements(Strict):
@@ -137,8 +161,17 @@ class StateSettings(Strict):
     on_unreachable: Literal["dialplan"] = "dialplan"
 
 
+class CallbackSettings(Strict):
+    """How callback requests are worked off (`routing.callbacks`; needs AMI)."""
+
+    max_attempts: int = Field(3, ge=1)  # agent legs originated before a request is failed
+    retry_after: float = Field(60, ge=0)  # seconds before a failed attempt's request is offered again
+    context: str = "ivr-callback"  # where the answered agent leg dials the caller
+
+
 class RoutingConfig(Strict):
     agents: dict[Name, AgentConfig] = {}
     queues: dict[Name, QueueConfig] = {}
     classification: Classification = Classification()
     state: StateSettings = StateSettings()
+    callbacks: CallbackSettings = CallbackSettings()

@@ -33,16 +33,17 @@ import datetime as dt
 import logging
 import math
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol, TypeVar
 
-from ivr.agi.commands import Command, SetMusic
+from ivr.agi.commands import Command, GetData, SetMusic
 from ivr.agi.errors import AgiError, AgiHangup
-from ivr.records.model import Disposition, EventKind, QueueLeg
+from ivr.records.model import CallbackRequest, Disposition, EventKind, QueueLeg
 from routing import decision
 from routing.classify import PastCall, classify
-from routing.config import Destination, QueueConfig, RoutingConfig
+from routing.config import Destination, Overflow, QueueConfig, RoutingConfig
 from routing.dispatch import Dispatcher, Signal, Waiter
 from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
 from routing.model import AgentState, Caller, OfferOutcome, OverflowCause, Presence
@@ -66,7 +67,20 @@ MAX_QUEUES_PER_CALL = 5
 # Prompts the announcements play (prompts/sounds/<language>/<id>.wav).
 POSITION_PROMPT = "queue-position"  # "Your position in the queue is" + SAY NUMBER
 WAIT_PROMPT = "queue-wait"  # "Your expected wait is about" + minutes (say/minute(s))
-PROMPTS = (POSITION_PROMPT, WAIT_PROMPT)
+CALLBACK_OFFER_PROMPT = "callback-offer"  # "Press 1 and we will call you back ...; press 2 to leave a message"
+CALLBACK_CONFIRMED_PROMPT = "callback-confirmed"
+PROMPTS = (POSITION_PROMPT, WAIT_PROMPT, CALLBACK_OFFER_PROMPT, CALLBACK_CONFIRMED_PROMPT)
+# GET DATA's wait for the caller's digit after the callback offer, in seconds.
+CALLBACK_OFFER_TIMEOUT = 6.0
+# A number Asterisk can dial back: digits, maybe a leading +, at least 3 of them.
+_CALLABLE = re.compile(r"\+?[0-9]{3,}")
+
+
+def callback_number(caller_number: str) -> str | None:
+    """The caller's number as received if it can be called back; None when withheld
+    (empty, `anonymous`, `unknown`, `<unknown>`) or not a plain number."""
+    number = caller_number.strip()
+    return number if _CALLABLE.fullmatch(number) else None
 
 DIAL_OUTCOMES = {
     "ANSWER": OfferOutcome.ANSWERED,
@@ -110,6 +124,12 @@ class AcdChannel(Protocol):
 # --- what the call brings and gets back ---------------------------------------------------------
 
 
+class CallbackBook(Protocol):
+    """Where callback requests are kept (`ivr.records.store.CallStore`)."""
+
+    async def add_callback(self, request: CallbackRequest) -> bool: ...
+
+
 class Journal(Protocol):
     """Where a call's path events and queue legs go (`ivr.flow.context.CallContext`)."""
 
@@ -140,6 +160,9 @@ class AcdCall:
     # state is unreachable or an overflow has nowhere else to go.
     dialplan_place: Callable[[str], HandoffTarget]
     vip: bool = False  # flagged by the flow (a lookup set the call variable `vip`)
+    # Prompt id -> the file Asterisk plays, in the caller's language (GET DATA of a callback
+    # offer); None: no callback offer can be made on this call.
+    prompt_path: Callable[[str], str] | None = None
 
     def info(self) -> CallInfo:
         return CallInfo(self.call_id, self.hotline, self.asterisk_language)
@@ -229,8 +252,17 @@ class Acd:
         rng: random.Random,
         history: HistoryLookup | None = None,
         max_idle: float = 1.0,
+        callbacks: CallbackBook | None = None,
     ) -> None:
         self.config = config
+        self.callbacks = callbacks
+        # Told when a callback request was stored (the callback worker wakes up).
+        self.on_callback: Callable[[], None] | None = None
+        # Callback requests (ids) whose agent leg this controller is ringing, and those whose
+        # agent answered (ON_CALL until AMI reports the agent's channel hung up): see
+        # routing.callbacks and routing.ami_agents.
+        self.callbacks_dialing: set[str] = set()
+        self.callbacks_talking: set[str] = set()
         self.state = state
         self.clock = clock
         self.rng = rng
@@ -531,6 +563,12 @@ class Acd:
             return AcdResult(Disposition.OVERFLOWED, f"{cause.value} -> node {destination.node}", name,
                              next_node=destination.node)
         await self._music_off_quietly(channel)
+        if destination is not None and destination.callback:
+            queue = self.config.queues.get(name)
+            mailbox = queue.overflow.callback_mailbox() if queue is not None else Overflow().callback_mailbox()
+            if await self._callback_offer(channel, call, name, cause):
+                return AcdResult(Disposition.CALLBACK, f"{cause.value} -> callback", name)
+            destination = Destination(voicemail=mailbox)
         if destination is not None and destination.voicemail is not None:
             where = ("ivr-voicemail", destination.voicemail)
             await self._set_call_variables(channel, call, name)
@@ -547,6 +585,44 @@ class Acd:
             text = f"dialplan {target.context},{target.extension}"
         self._record(call, EventKind.OVERFLOW, f"{cause.value} -> {text}")
         return AcdResult(Disposition.OVERFLOWED, f"{cause.value} -> {text}", name)
+
+    async def _callback_offer(self, channel: AcdChannel, call: AcdCall, name: str, cause: OverflowCause) -> bool:
+        """Offer a callback; True if the caller took it (request stored, confirmed), False
+        to go on to the voicemail (withheld number, no store, declined, no digit)."""
+        number = callback_number(call.caller_number)
+        if number is None or self.callbacks is None or call.prompt_path is None:
+            why = "no number to call back" if number is None else "callbacks unavailable"
+            self._record(call, EventKind.OVERFLOW, f"{cause.value} -> callback not offered: {why}")
+            return False
+        answer = await channel.run(GetData(call.prompt_path(CALLBACK_OFFER_PROMPT),
+                                           int(CALLBACK_OFFER_TIMEOUT * 1000), 1))
+        self._record(call, EventKind.PROMPT, CALLBACK_OFFER_PROMPT)
+        if not answer.digits:
+            self._record(call, EventKind.TIMEOUT, "callback offer")
+            return False
+        self._record(call, EventKind.DIGIT, answer.digits)
+        if answer.digits != "1":
+            return False
+        now = self.clock()
+        request = CallbackRequest(
+            callback_id=f"cb-{call.call_id}", call_id=call.call_id, caller=number, queue=name,
+            language=call.language, asterisk_language=call.asterisk_language, hotline=call.hotline,
+            requested_at=_utc(now),
+        )
+        try:
+            await self.callbacks.add_callback(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the caller must not be told "we will call you" for nothing
+            log.error("call %s: callback request not stored, caller sent to voicemail: %s", call.call_id, exc)
+            self._record(call, EventKind.ERROR, f"callback request not stored: {exc}")
+            return False
+        self._record(call, EventKind.OVERFLOW, f"{cause.value} -> callback {request.callback_id}")
+        log.info("call %s: callback request %s for queue %s", call.call_id, request.callback_id, name)
+        if self.on_callback is not None:
+            self.on_callback()
+        await call.play((CALLBACK_CONFIRMED_PROMPT,))
+        return True
 
     async def _set_call_variables(self, channel: AcdChannel, call: AcdCall, queue: str) -> None:
         for name, value in (("IVR_CALL_ID", call.call_id), ("IVR_HOTLINE", call.hotline),

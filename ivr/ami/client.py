@@ -24,6 +24,11 @@ panoramisk (1.4) stays the AMI client, with three things fixed around it here:
   `Message` objects it would have built; garbage drops the connection (then reconnect).
 - A refused login (Asterisk answers "Authentication failed" and closes) is logged as an
   error; the link retries with back-off rather than crashing.
+
+`AmiLink.originate` sends an asynchronous `Originate` (the callback worker's agent leg) and
+waits for its `OriginateResponse` (panoramisk collects the event by ActionID). Originate is
+never replayed after a reconnect (panoramisk would resend an unanswered action): a call
+placed twice is worse than one given up on, which the caller of `originate` retries.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -118,7 +124,7 @@ class _BackoffManager(Manager):  # type: ignore[misc]
     def __init__(self, *, reconnect_min: float, reconnect_max: float, observer: LinkObserver | None = None,
                  **config: Any) -> None:
         # DeviceStateList is ours to resend after each login: panoramisk must not replay it.
-        super().__init__(protocol_factory=_CodecProtocol, forgetable_actions=("ping", "login", "devicestatelist"),
+        super().__init__(protocol_factory=_CodecProtocol, forgetable_actions=("ping", "login", "devicestatelist", "originate"),
                          **config)
         self._min = reconnect_min
         self._max = reconnect_max
@@ -252,11 +258,54 @@ def hangup_cause_handler(store: CallStore) -> Callable[[Any, Any], None]:
     return on_hangup
 
 
+@dataclass(frozen=True)
+class OriginateResult:
+    """How an asynchronous Originate ended: `success` (the channel answered and entered the
+    dialplan) and why, e.g. "Reason 3" (rang, no answer) or "AMI link down"."""
+
+    success: bool
+    reason: str
+    uniqueid: str | None = None
+
+
+def originate_result(reply: Any) -> OriginateResult:
+    """The OriginateResponse in panoramisk's reply (a list: the ack, then the event), or the
+    refusal (a single `Response: Error`)."""
+    messages = reply if isinstance(reply, list) else [reply]
+    for message in messages:
+        if _first(message.get("Event")).lower() == "originateresponse":
+            uniqueid = _first(message.get("Uniqueid"))
+            return OriginateResult(_first(message.get("Response")) == "Success",
+                                   f"Reason {_first(message.get('Reason')) or '?'}",
+                                   uniqueid if uniqueid and uniqueid != "<null>" else None)
+    first = messages[0] if messages else None
+    if first is None:
+        return OriginateResult(False, "no answer")
+    return OriginateResult(False, f"{_first(first.get('Response'))}: {_first(first.get('Message'))}")
+
+
 class AmiLink:
     """What `start_ami_link` returns: call it (or `close()`) to stop; `manager` for tests."""
 
     def __init__(self, manager: _BackoffManager) -> None:
         self.manager = manager
+
+    async def originate(self, fields: Mapping[str, str | Sequence[str]], timeout: float) -> OriginateResult:
+        """Send `Action: Originate` with `fields` (Async: true is added) and wait up to
+        `timeout` seconds for its OriginateResponse."""
+        if not self.manager.authenticated or self.manager.closing:
+            return OriginateResult(False, "AMI link down")
+        action: dict[str, Any] = {key: list(value) if not isinstance(value, str) else value
+                                  for key, value in fields.items()}
+        action["Action"] = "Originate"
+        action["Async"] = "true"
+        try:
+            reply = await asyncio.wait_for(self.manager.send_action(action), timeout)
+        except TimeoutError:
+            return OriginateResult(False, f"no OriginateResponse within {timeout:g} s")
+        except (ConnectionError, AttributeError) as exc:  # the transport went away under us
+            return OriginateResult(False, f"AMI link down ({exc})")
+        return originate_result(reply)
 
     def close(self) -> None:
         self.manager.close()

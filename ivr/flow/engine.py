@@ -391,6 +391,7 @@ class FlowRunner:
             say=self.say_value,
             dialplan_place=self.dialplan_place,
             vip=self.call.variables.get("vip", "").strip().lower() in ("1", "true", "yes"),
+            prompt_path=self.prompt_path,
         )
         issue = self.call.variables.get("issue") or queue
         result = await acd.route(call, queue, issue)

@@ -18,6 +18,18 @@ follow``, one ``DeviceStateChange`` per cached device (``ActionID`` instead of
 A test can hold the answer back (`hold_device_list()` / `release_device_list()`).
 `channel_hangup(name)` emits the Hangup of any channel, e.g. an agent's ``PJSIP/1001-0000001a``.
 
+Originate (main/manager.c action_originate, fast_originate): without ``Channel`` ->
+``Error`` / ``Channel not specified``; a Channel without ``/`` -> ``Error`` / ``Invalid
+channel``; ``Exten`` without ``Context`` or ``Priority`` is not checked here. With ``Async:
+true`` the answer is ``Success`` / ``Message: Originate successfully queued`` at once; when
+the originated channel answered or failed, ``Event: OriginateResponse`` (``Privilege:
+call,all``, the ActionID, ``Response: Success|Failure``, ``Channel`` as requested,
+``Context``, ``Exten``, ``Reason`` — the last control frame: 4 answered, 3 rang without an
+answer, 5 busy, 8 congestion, 0 failed to create — ``Uniqueid``, ``CallerIDNum``,
+``CallerIDName``). A test sets what happens next with `originate_outcomes` (popped per
+Originate, else `default_originate`); `originated` keeps each action with the name of the
+channel Asterisk created (e.g. ``PJSIP/1001-00000101``), for the test to hang it up later.
+
 Events carry the header names, in the order, of the recordings in ../shared/asterisk/ami-*.txt
 (a client logged in with ``read = all``, hence ``Privilege: call,all`` and so on).
 
@@ -110,6 +122,29 @@ class _Session:
             self.writer.write(data)
 
 
+@dataclass(frozen=True)
+class OriginateOutcome:
+    """What becomes of one originated channel: `response` Success (answered) or Failure,
+    Asterisk's `reason` code, after `delay` seconds (ringing)."""
+
+    response: str = "Success"
+    reason: int = 4
+    delay: float = 0.0
+
+
+ORIGINATE_ANSWERED = OriginateOutcome()
+ORIGINATE_NO_ANSWER = OriginateOutcome("Failure", 3)
+ORIGINATE_BUSY = OriginateOutcome("Failure", 5)
+
+
+@dataclass
+class Originated:
+    action: Action
+    channel: str  # the channel Asterisk created, e.g. PJSIP/1001-00000101
+    uniqueid: str
+    outcome: OriginateOutcome
+
+
 @dataclass
 class LoginAttempt:
     username: str
@@ -140,6 +175,10 @@ class AmiPeer:
     devicestate_module: bool = True
     device_lists: int = 0  # DeviceStateList actions answered
     _list_gate: asyncio.Event | None = None
+    originate_outcomes: list[OriginateOutcome] = field(default_factory=list)
+    default_originate: OriginateOutcome = ORIGINATE_ANSWERED
+    originated: list[Originated] = field(default_factory=list)
+    _originating: set[asyncio.Task[None]] = field(default_factory=set)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -172,6 +211,9 @@ class AmiPeer:
         await self._reap()
 
     async def close(self) -> None:
+        for task in list(self._originating):
+            task.cancel()
+        await asyncio.gather(*self._originating, return_exceptions=True)
         await self.stop_listening()
         await self.drop_link()
 
@@ -272,6 +314,9 @@ class AmiPeer:
         if name == "devicestatelist" and self.devicestate_module:
             await self._device_state_list(session, action)
             return True
+        if name == "originate":
+            self._originate(session, action)
+            return True
         if name == "events":
             mask = (action.get("EventMask") or "").lower()
             session.events = mask not in ("off", "")
@@ -307,6 +352,48 @@ class AmiPeer:
             ]))
         await self._notify()
         return True
+
+    # --- originate ---------------------------------------------------------------------------
+
+    def _originate(self, session: _Session, action: Action) -> None:
+        target = action.get("Channel") or ""
+        if not target:
+            session.send(self._response(action, "Error", ("Message", "Channel not specified")))
+            return
+        if "/" not in target:
+            session.send(self._response(action, "Error", ("Message", "Invalid channel")))
+            return
+        outcome = self.originate_outcomes.pop(0) if self.originate_outcomes else self.default_originate
+        n = next(_channel_numbers)
+        record = Originated(action, f"{target}-{n:08x}", f"{int(time.time())}.{n}", outcome)
+        self.originated.append(record)
+        if (action.get("Async") or "").lower() not in ("true", "yes", "1", "y", "t", "on"):
+            # Synchronous: the answer waits for the outcome (not used by the controller).
+            session.send(self._response(action, "Success" if outcome.response == "Success" else "Error",
+                                        ("Message", "Originate successfully queued" if outcome.response == "Success"
+                                         else "Originate failed")))
+            return
+        session.send(self._response(action, "Success", ("Message", "Originate successfully queued")))
+        task = asyncio.create_task(self._originate_response(record), name="ami-peer-originate")
+        self._originating.add(task)
+        task.add_done_callback(self._originating.discard)
+
+    async def _originate_response(self, record: Originated) -> None:
+        outcome, action = record.outcome, record.action
+        if outcome.delay:
+            await asyncio.sleep(outcome.delay)
+        action_id: list[Header] = [("ActionID", action.action_id)] if action.action_id else []
+        caller = action.get("CallerID") or ""
+        name, _, number = caller.rpartition("<")
+        self.emit("OriginateResponse", "call", [
+            *action_id, ("Response", outcome.response), ("Channel", action.get("Channel") or ""),
+            ("Context", action.get("Context") or ""), ("Exten", action.get("Exten") or ""),
+            ("Reason", str(outcome.reason)),
+            ("Uniqueid", record.uniqueid if outcome.response == "Success" else "<null>"),
+            ("CallerIDNum", number.rstrip(">") or "<unknown>"),
+            ("CallerIDName", name.strip().strip('"') or "<unknown>"),
+        ])
+        await self._notify()
 
     # --- device states -----------------------------------------------------------------------
 

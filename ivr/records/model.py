@@ -22,6 +22,7 @@ class Disposition(StrEnum):
     ANSWERED = "answered"  # connected to an agent
     QUEUE_ABANDONED = "queue_abandoned"  # hung up while waiting or ringing
     OVERFLOWED = "overflowed"  # left the ACD for voicemail or the dialplan on overflow
+    CALLBACK = "callback"  # left a callback request on a callback-offer overflow
 
 
 class EventKind(StrEnum):
@@ -91,6 +92,30 @@ class QueueLeg:
     def waited(self) -> float:
         """Seconds from entering the queue to being answered or leaving it."""
         return ((self.answered_at or self.left_at) - self.enqueued_at).total_seconds()
+
+
+CallbackStatus = Literal["pending", "dialing", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A caller who asked to be called back (callback-offer overflow): `routing.callbacks`
+    rings a free agent of `queue`, then dials `caller` (the number as received: it is what
+    Asterisk dials, so it is stored whatever the privacy policy does to `calls.caller`)."""
+
+    callback_id: str
+    call_id: str
+    caller: str
+    queue: str
+    language: str  # prompt language key (zh-CN): which agents may take it
+    asterisk_language: str  # zh, en: IVR_LANGUAGE of the callback's channel
+    hotline: str
+    requested_at: dt.datetime
+    status: CallbackStatus = "pending"
+    attempts: int = 0  # agent legs originated so far
+    last_error: str | None = None
+    updated_at: dt.datetime | None = None
+    next_attempt_at: dt.datetime | None = None  # pending: not offered before this
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,17 @@ from pathlib import Path
 import aiosqlite
 
 from ivr.records.masking import Policy, mask_caller
-from ivr.records.model import CallEnded, CallRow, CallStarted, Disposition, EventKind, PathEvent, QueueLeg
+from ivr.records.model import (
+    CallbackRequest,
+    CallbackStatus,
+    CallEnded,
+    CallRow,
+    CallStarted,
+    Disposition,
+    EventKind,
+    PathEvent,
+    QueueLeg,
+)
 from routing.classify import PastCall, normalize_number
 
 log = logging.getLogger(__name__)
@@ -96,6 +106,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE calls ADD COLUMN caller_key TEXT",
         "CREATE INDEX calls_caller_key ON calls(caller_key, ended_at)",
     ),
+    (
+        # v4: callback requests left on a callback-offer overflow (routing.callbacks works them off).
+        """CREATE TABLE callbacks (
+            callback_id TEXT PRIMARY KEY,
+            call_id TEXT NOT NULL,
+            caller TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            language TEXT NOT NULL,
+            asterisk_language TEXT NOT NULL,
+            hotline TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            requested_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX callbacks_status_queue ON callbacks(status, queue, requested_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _BATCH = 500
@@ -158,6 +187,26 @@ class _HangupCause:
     text: str
 
 
+_CALLBACK_COLUMNS = (
+    "callback_id, call_id, caller, queue, language, asterisk_language, hotline, status, attempts, last_error,"
+    " requested_at, updated_at, next_attempt_at"
+)
+
+
+def _callback(r: Sequence[object]) -> CallbackRequest:
+    cid, call_id, caller, queue, language, ast_language, hotline, status, attempts, error, requested, updated, due = r
+    return CallbackRequest(
+        callback_id=str(cid), call_id=str(call_id), caller=str(caller), queue=str(queue), language=str(language),
+        asterisk_language=str(ast_language), hotline=str(hotline),
+        requested_at=dt.datetime.fromisoformat(str(requested)),
+        status=status,  # type: ignore[arg-type]  # written from the Literal
+        attempts=int(attempts) if isinstance(attempts, int) else 0,
+        last_error=error if isinstance(error, str) else None,
+        updated_at=_parse(updated if isinstance(updated, str) else None),
+        next_attempt_at=_parse(due if isinstance(due, str) else None),
+    )
+
+
 _Item = CallStarted | CallEnded | _HangupCause | asyncio.Future[None]
 
 
@@ -172,6 +221,8 @@ class CallStore:
         self._salt = salt
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._failure: BaseException | None = None
+        # One connection: a callback write must not land inside (or be rolled back with) a batch.
+        self._lock = asyncio.Lock()
         self._writer = asyncio.create_task(self._write_loop(), name="call-record-writer")
 
     @classmethod
@@ -218,14 +269,15 @@ class CallStore:
             records = [item for item in batch if not isinstance(item, asyncio.Future)]
             error: BaseException | None = None
             for attempt in (1, 2):
-                try:
-                    await self._write(records)
-                    error = None
-                    break
-                except Exception as exc:  # a locked or full disk: retry once, then report
-                    error = exc
-                    log.error("writing %d call records failed (attempt %d): %s", len(records), attempt, exc)
-                    await self._db.rollback()
+                async with self._lock:
+                    try:
+                        await self._write(records)
+                        error = None
+                        break
+                    except Exception as exc:  # a locked or full disk: retry once, then report
+                        error = exc
+                        log.error("writing %d call records failed (attempt %d): %s", len(records), attempt, exc)
+                        await self._db.rollback()
             for marker in markers:
                 if marker.done():
                     continue
@@ -275,6 +327,98 @@ class CallStore:
                     (item.cause, item.text, item.uniqueid),
                 )
         await self._db.commit()
+
+    # --- callback requests: written at once (the caller is told it is stored) ------------
+
+    async def add_callback(self, request: CallbackRequest) -> bool:
+        """Store a pending request; False if one with that id exists already (unchanged)."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                f"INSERT OR IGNORE INTO callbacks ({_CALLBACK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    request.callback_id, request.call_id, request.caller, request.queue, request.language,
+                    request.asterisk_language, request.hotline, request.status, request.attempts,
+                    request.last_error, _iso(request.requested_at), _iso(request.updated_at or request.requested_at),
+                    _iso(request.next_attempt_at or request.requested_at),
+                ),
+            )
+            await self._db.commit()
+            return cursor.rowcount == 1
+
+    async def due_callbacks(self, now: dt.datetime) -> list[CallbackRequest]:
+        """Pending requests that may be offered at `now`, oldest request first."""
+        cursor = await self._db.execute(
+            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY requested_at, callback_id",
+            (_iso(now),),
+        )
+        return [_callback(r) for r in await cursor.fetchall()]
+
+    async def claim_callback(self, callback_id: str, now: dt.datetime) -> CallbackRequest | None:
+        """Atomically pending -> dialing, attempts + 1; None if it is not pending (any more)."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1, updated_at = ?"
+                " WHERE callback_id = ? AND status = 'pending'",
+                (_iso(now), callback_id),
+            )
+            await self._db.commit()
+        if cursor.rowcount != 1:
+            return None
+        return await self.get_callback(callback_id)
+
+    async def claim_oldest_callback(self, queue: str, now: dt.datetime) -> CallbackRequest | None:
+        """The oldest due pending request of `queue`, claimed (see `claim_callback`)."""
+        for request in await self.due_callbacks(now):
+            if request.queue == queue:
+                claimed = await self.claim_callback(request.callback_id, now)
+                if claimed is not None:
+                    return claimed
+        return None
+
+    async def finish_callback(
+        self, callback_id: str, now: dt.datetime, *, ok: bool, error: str | None = None,
+        max_attempts: int = 3, retry_at: dt.datetime | None = None,
+    ) -> CallbackStatus | None:
+        """A dialing request's attempt ended: `done`; or, failed, back to `pending` (not before
+        `retry_at`) until `max_attempts` attempts, then `failed`. Returns the new status."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "SELECT attempts FROM callbacks WHERE callback_id = ? AND status = 'dialing'", (callback_id,))
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            status: CallbackStatus = "done" if ok else ("failed" if int(row[0]) >= max_attempts else "pending")
+            await self._db.execute(
+                "UPDATE callbacks SET status = ?, last_error = COALESCE(?, last_error), updated_at = ?,"
+                " next_attempt_at = ? WHERE callback_id = ?",
+                (status, error, _iso(now), _iso(retry_at or now), callback_id),
+            )
+            await self._db.commit()
+            return status
+
+    async def recover_callbacks(self, now: dt.datetime) -> int:
+        """Requests a crash left `dialing` go back to `pending` (run at start-up)."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "UPDATE callbacks SET status = 'pending', updated_at = ?,"
+                " last_error = 'controller stopped while dialing' WHERE status = 'dialing'",
+                (_iso(now),),
+            )
+            await self._db.commit()
+            return cursor.rowcount
+
+    async def get_callback(self, callback_id: str) -> CallbackRequest | None:
+        cursor = await self._db.execute(
+            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE callback_id = ?", (callback_id,))
+        row = await cursor.fetchone()
+        return None if row is None else _callback(row)
+
+    async def callbacks(self) -> list[CallbackRequest]:
+        """Every request, oldest first (tests, reports)."""
+        cursor = await self._db.execute(
+            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks ORDER BY requested_at, callback_id")
+        return [_callback(r) for r in await cursor.fetchall()]
 
     # --- start-up and reads ----------------------------------------------------------
 

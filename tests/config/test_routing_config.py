@@ -90,7 +90,25 @@ def test_overflow_destination_needs_exactly_one_target(example: Example) -> None
     only(
         example.problems(),
         f"{example.where(ROUTING, '{queue: general, voicemail')}: queues.billing.overflow.timeout: "
-        "give exactly one of queue, voicemail, node, dialplan",
+        "give exactly one of queue, voicemail, node, dialplan, callback",
+    )
+
+
+def test_callback_overflow_is_a_fifth_kind_and_still_exactly_one(example: Example) -> None:
+    example.edit(ROUTING, "timeout: {queue: general}      #", "timeout: {callback: true, queue: general}      #")
+    only(
+        example.problems(),
+        f"{example.where(ROUTING, '{callback: true')}: queues.billing.overflow.timeout: "
+        "give exactly one of queue, voicemail, node, dialplan, callback",
+    )
+
+
+def test_callback_false_is_refused_with_its_place(example: Example) -> None:
+    example.edit(ROUTING, "timeout: {queue: general}      #", "timeout: {callback: false}      #")
+    only(
+        example.problems(),
+        f"{example.where(ROUTING, '{callback: false')}: queues.billing.overflow.timeout: "
+        "callback: only true is meaningful (leave it out otherwise)",
     )
 
 

@@ -588,3 +588,19 @@ async def test_vip_flagged_by_a_lookup_is_served_before_an_earlier_caller(tmp_pa
     assert (vip_leg.priority, normal_leg.priority) == (10, 0)
     enqueued = [e.value for e in vip_row.events if e.kind is EventKind.ENQUEUED]
     assert enqueued == ["billing priority=10 vip"]
+
+
+
+# --- callback offer ----------------------------------------------------------------------------------
+
+
+async def test_without_ami_nobody_could_call_back_so_no_callback_is_offered(acd_rig: RigFactory) -> None:
+    """Requests are worked off by the callback worker, which needs AMI (tests/routing/test_callbacks.py)."""
+    rig = await acd_rig(routing(overflow={"timeout": {"callback": True}, "no_agents": {"voicemail": "401"}}))
+    await rig.ready("1001", presence=Presence.PAUSED)
+    result = await rig.call()
+    assert "callback-offer" not in result.prompts
+    assert result.location == ("ivr-voicemail", "401", "1")
+    row = await rig.row(result)
+    assert "overflow:timeout -> callback not offered: callbacks unavailable" in acd_path(row)
+    assert row.detail == "timeout -> voicemail 401"
