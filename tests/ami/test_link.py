@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+
+from amiconfig import config_with_ami
 
 from ivr.ami.client import AmiLink
 from ivr.app import Controller, ControllerOptions
@@ -36,28 +37,6 @@ async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], 
         if loop.time() > deadline:
             raise AssertionError(f"not true within {timeout} s: {check}")
         await asyncio.sleep(0.02)
-
-
-def config_with_ami(tmp_path: Path, port: int, secret: str) -> Path:
-    """A copy of config/ whose server.yaml enables AMI towards the peer, with fast back-off."""
-    target = tmp_path / "config"
-    shutil.copytree(REPO / "config", target)
-    (tmp_path / "prompts").symlink_to(REPO / "prompts")  # prompts.local_dir is ../prompts/sounds
-    server = target / "server.yaml"
-    text = server.read_text()
-    start = text.index("ami:")
-    end = text.index("\n", text.index("reconnect_max", start))
-    server.write_text(text[:start] + (
-        "ami:\n"
-        "  enabled: true\n"
-        "  host: 127.0.0.1\n"
-        f"  port: {port}\n"
-        "  username: ivr\n"
-        f"  secret: \"{secret}\"\n"
-        "  reconnect_min: 0.05\n"
-        "  reconnect_max: 0.4"
-    ) + text[end:])
-    return target
 
 
 class Rig:
@@ -100,7 +79,7 @@ class Rig:
 
 
 async def make_rig(tmp_path: Path, peer: AmiPeer, secret: str = "secret") -> Rig:
-    controller = Controller(config_with_ami(tmp_path, peer.port, secret),
+    controller = Controller(config_with_ami(tmp_path, peer.port, secret=secret, reconnect_max=0.4),
                             ControllerOptions(port=0, sqlite_path=tmp_path / "calls.sqlite"))
     await controller.start()
     return Rig(controller, peer)

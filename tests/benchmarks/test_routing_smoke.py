@@ -8,23 +8,17 @@ Without `redis-server` the test skips, except when CI=true: then it fails.
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from redisserver import RedisServer, free_port, redis_server_binary
+
 REPO = Path(__file__).resolve().parents[2]
-REDIS_MISSING = "redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server)"
-
-
 def _load_benchmark() -> ModuleType:
     spec = importlib.util.spec_from_file_location("routing_bench", REPO / "benchmarks" / "acd_routing.py")
     assert spec is not None and spec.loader is not None
@@ -34,47 +28,16 @@ def _load_benchmark() -> ModuleType:
     return module
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A redis-server of this test's own on a free loopback port (like tests/routing/conftest.py)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{REDIS_MISSING}; CI=true, so the routing benchmark smoke test must run")
-        pytest.skip(REDIS_MISSING)
-    port = _free_port()
+    """A redis-server of this test's own on a free loopback port."""
     with tempfile.TemporaryDirectory(prefix="ivr-redis-") as workdir:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        server = RedisServer(redis_server_binary(), free_port(), workdir)
+        server.start()
         try:
-            deadline = time.monotonic() + 10
-            while not _answers_ping(port):
-                assert process.poll() is None, "redis-server exited"
-                assert time.monotonic() < deadline, "redis-server does not answer PING"
-                time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
+            yield server.url
         finally:
-            process.kill()
-            process.wait(timeout=10)
+            server.stop()
 
 
 def test_quick_run_produces_figures_and_no_double_assignment(

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from amiconfig import config_with_ami
 
 from ivr.ami.client import device_states
 from ivr.app import Controller, ControllerOptions
@@ -68,23 +69,6 @@ def routing(max_wait: float = 1.0) -> RoutingConfig:
             },
         },
     })
-
-
-def config_with_ami(tmp_path: Path, port: int) -> Path:
-    """A copy of config/ whose server.yaml enables AMI towards the peer, with fast back-off."""
-    target = tmp_path / "config"
-    shutil.copytree(REPO / "config", target)
-    (tmp_path / "prompts").symlink_to(REPO / "prompts")
-    server = target / "server.yaml"
-    text = server.read_text()
-    start = text.index("ami:")
-    end = text.index("\n", text.index("reconnect_max", start))
-    server.write_text(text[:start] + (
-        "ami:\n  enabled: true\n  host: 127.0.0.1\n"
-        f"  port: {port}\n"
-        "  username: ivr\n  secret: \"secret\"\n  reconnect_min: 0.05\n  reconnect_max: 0.2"
-    ) + text[end:])
-    return target
 
 
 class Rig:

@@ -29,7 +29,7 @@ from routing.redis_state import RedisState
 from routing.state import StateUnavailable
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from redisserver import RedisServer
 
 FORK = multiprocessing.get_context("fork")
 
