@@ -48,6 +48,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from benchstats import Stat  # benchmarks/ is first on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parents[1]
 
 import argparse
@@ -86,31 +88,6 @@ STRATEGIES: tuple[Strategy, ...] = (
     "least_busy", "longest_idle", "round_robin", "random", "linear", "skill_weighted",
 )
 PROFICIENCY_WEIGHTS = (10, 20, 35, 25, 10)  # levels 1..5
-
-
-# --- figures -------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted sequence (q in 0..1)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-@dataclass(frozen=True)
-class Stat:
-    count: int
-    p50: float  # seconds
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stat:
-        ordered = sorted(values)
-        return cls(len(ordered), percentile(ordered, 0.50), percentile(ordered, 0.99),
-                   ordered[-1] if ordered else math.nan)
 
 
 # --- the synthetic contact center ----------------------------------------------------------

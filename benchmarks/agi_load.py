@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from benchstats import Stat  # benchmarks/ is first on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
 TARGET_P99_MS = 5.0
@@ -89,28 +91,6 @@ def plan_calls(calls: int, mix: str) -> list[tuple[CallPath, str]]:
 
 
 # --- figures -------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted sequence (q in 0..1)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-@dataclass(frozen=True)
-class Stat:
-    count: int
-    p50: float  # seconds
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stat:
-        ordered = sorted(values)
-        return cls(len(ordered), percentile(ordered, 0.50), percentile(ordered, 0.99),
-                   ordered[-1] if ordered else math.nan)
 
 
 @dataclass

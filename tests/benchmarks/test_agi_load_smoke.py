@@ -5,24 +5,10 @@ Timing is never asserted here: the benchmark prints its figures, the target is f
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_benchmark():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("agi_load_bench", REPO / "benchmarks" / "agi_load.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
+from benchload import load_benchmark
 
 def test_twenty_calls_all_complete_with_figures(capsys) -> None:  # type: ignore[no-untyped-def]
-    bench = _load_benchmark()
+    bench = load_benchmark("agi_load")
     report = bench.main(["--calls", "20", "--concurrency", "20", "--time-scale", "0", "--ramp", "0"])
     assert report.calls == 20 and report.completed == 20, report.failures
     assert report.failures == [] and report.ok

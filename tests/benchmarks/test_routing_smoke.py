@@ -7,26 +7,12 @@ Without `redis-server` the test skips, except when CI=true: then it fails.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
+from benchload import load_benchmark
 from redisserver import RedisServer, free_port, redis_server_binary
-
-REPO = Path(__file__).resolve().parents[2]
-def _load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("routing_bench", REPO / "benchmarks" / "acd_routing.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
@@ -43,7 +29,7 @@ def redis_url() -> Iterator[str]:
 def test_quick_run_produces_figures_and_no_double_assignment(
     redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench = _load_benchmark()
+    bench = load_benchmark("acd_routing")
     report = bench.main(["--quick", "--sizes", "10,50", "--redis-url", redis_url])
     assert report.ok, (report.problems, report.double_assignments, report.contention.problems)
 
@@ -78,7 +64,7 @@ def test_quick_run_produces_figures_and_no_double_assignment(
 
 
 def test_overlapping_holds_of_one_agent_are_reported() -> None:
-    bench = _load_benchmark()
+    bench = load_benchmark("acd_routing")
     clean = [("a1", "c1", 1.0, 2.0, 0), ("a1", "c2", 2.5, 3.0, 1), ("a2", "c3", 1.0, 3.0, 2)]
     assert bench.find_double_assignments(clean) == []
     overlapping = [*clean, ("a1", "c4", 2.9, 4.0, 3)]
