@@ -20,9 +20,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 import pytest
+
+from callkit import OPEN, TO_BILLING
 
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import Agent, CallerScript, CallResult, HangUp, NoAnswer, Press, SimCall, SoundLibrary, place_call
@@ -39,11 +40,6 @@ from routing.state import LiveState, StateUnavailable
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
-OPEN = dt.datetime(2026, 11, 25, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Wednesday morning
-# English, billing (1), an agent (2): the flow's billing-queue node.
-TO_BILLING: tuple[Step, ...] = (
-    Press("2", on_prompt="choose-language"), Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu"),
-)
 
 
 def routing(**billing: object) -> RoutingConfig:

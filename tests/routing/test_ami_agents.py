@@ -9,21 +9,21 @@ none does, and what the live state is left with.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+
+from callkit import OPEN, TO_BILLING, eventually
 
 from amiconfig import config_with_ami
 
 from ivr.ami.client import device_states
 from ivr.app import Controller, ControllerOptions
-from ivr.pbxsim import Agent, CallerScript, CallResult, Press, SimCall, SoundLibrary, place_call
+from ivr.pbxsim import Agent, CallerScript, CallResult, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.ami import AmiCallEvents, AmiPeer
-from ivr.pbxsim.caller import AgentBehaviour, Step
+from ivr.pbxsim.caller import AgentBehaviour
 from ivr.records.model import CallRow
 from panoramisk.message import Message
 from routing.ami_agents import endpoint_key, endpoint_of_channel
@@ -32,26 +32,7 @@ from routing.memory_state import MemoryState
 from routing.model import Activity, Device, OfferOutcome, Presence
 
 REPO = Path(__file__).resolve().parents[2]
-OPEN = dt.datetime(2026, 11, 25, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Wednesday morning
 HOTLINE = "4008001234"
-# English, billing (1), an agent (2): the flow's billing-queue node.
-TO_BILLING: tuple[Step, ...] = (
-    Press("2", on_prompt="choose-language"), Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu"),
-)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {check}")
-        await asyncio.sleep(0.02)
 
 
 def routing(max_wait: float = 1.0) -> RoutingConfig:

@@ -11,12 +11,12 @@ became of the request and what the live state is left with.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+
+from callkit import OPEN, TO_BILLING, eventually
 
 from amiconfig import config_with_ami
 
@@ -31,27 +31,8 @@ from routing.memory_state import MemoryState
 from routing.model import Activity, Presence
 
 REPO = Path(__file__).resolve().parents[2]
-OPEN = dt.datetime(2026, 11, 25, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Wednesday morning
 HOTLINE = "4008001234"
 CALLER = "13700000009"
-# English, billing (1), an agent (2): the flow's billing-queue node.
-TO_BILLING: tuple[Step, ...] = (
-    Press("2", on_prompt="choose-language"), Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu"),
-)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {check}")
-        await asyncio.sleep(0.02)
 
 
 def routing(**callbacks: object) -> RoutingConfig:
