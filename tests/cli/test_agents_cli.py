@@ -4,92 +4,22 @@ on a copy of the example configuration (its admin socket under the copy's var/).
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-IVR = [sys.executable, "-m", "ivr.cli"]
-
-
-def ivr(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*IVR, *map(str, args)], capture_output=True, text=True, timeout=60, cwd=REPO)
-
+from servekit import IVR, REPO, Served, free_port, ivr
 
 def ivr_json(*args: str | Path) -> Any:
     result = ivr(*args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    shutil.copytree(REPO / "config", target, ignore=shutil.ignore_patterns("var"))
-    server = target / "server.yaml"
-    server.write_text(server.read_text().replace("local_dir: ../prompts/sounds",
-                                                 f"local_dir: {REPO / 'prompts' / 'sounds'}"))
-    return target
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Served:
-    """`ivr serve` in a subprocess, up once its pid file and admin socket are there."""
-
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.socket = config / "var" / "ivr.sock"
-        self.log = (config.parent / "serve.log").open("w+")
-        self.process = subprocess.Popen([*IVR, "serve", "--config", str(config), "--port", str(free_port())],
-                                        cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while not (config / "var" / "ivr.pid").exists() or not self._answers():
-            assert self.process.poll() is None, self.output()
-            assert time.monotonic() < deadline, "ivr serve did not start:\n" + self.output()
-            time.sleep(0.05)
-
-    def _answers(self) -> bool:
-        with socket.socket(socket.AF_UNIX) as sock:
-            try:
-                sock.connect(str(self.socket))
-                return True
-            except OSError:
-                return False
-
-    def output(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
-        return (self.config.parent / "serve.log").read_text()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            assert self.process.wait(timeout=15) == 0, self.output()
-        self.log.close()
-
-
-@pytest.fixture
-def served(config: Path) -> Iterator[Served]:
-    server = Served(config)
-    yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait()
-    server.log.close()
 
 
 def agent(listing: dict[str, Any], agent_id: str) -> dict[str, Any]:

@@ -8,96 +8,16 @@ check, so the tests do not depend on the time of day.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ivr import __version__
-from ivr.pbxsim import CallerScript, CallResult, HangUp, SimCall, SoundLibrary, place_call
-
-REPO = Path(__file__).resolve().parents[2]
-IVR = [sys.executable, "-m", "ivr.cli"]
-
-
-def ivr(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*IVR, *map(str, args)], capture_output=True, text=True, timeout=60, cwd=REPO)
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    """A copy of the example configuration that a test may edit."""
-    target = tmp_path / "config"
-    shutil.copytree(REPO / "config", target)
-    server = target / "server.yaml"
-    server.write_text(server.read_text().replace("local_dir: ../prompts/sounds",
-                                                 f"local_dir: {REPO / 'prompts' / 'sounds'}"))
-    return target
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Served:
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.port = free_port()
-        self.log = (config.parent / "serve.log").open("w+")
-        self.process = subprocess.Popen([*IVR, "serve", "--config", str(config), "--port", str(self.port)],
-                                        cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while not (config / "var" / "ivr.pid").exists() or not self._accepts():
-            assert self.process.poll() is None, self.output()
-            assert time.monotonic() < deadline, "ivr serve did not start:\n" + self.output()
-            time.sleep(0.05)
-
-    def _accepts(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def output(self) -> str:
-        self.log.flush()
-        return (self.config.parent / "serve.log").read_text()
-
-    def wait_for_log(self, text: str, count: int = 1) -> None:
-        deadline = time.monotonic() + 15
-        while self.output().count(text) < count:
-            assert time.monotonic() < deadline, f"{text!r} not logged:\n{self.output()}"
-            time.sleep(0.05)
-
-    def call(self) -> CallResult:
-        sounds = SoundLibrary([("/var/lib/asterisk/sounds/ivr", REPO / "prompts" / "sounds")])
-        call = SimCall(CallerScript((HangUp(on_prompt="choose-language", after=0.5),)),
-                       extension="4008001234", script="ivr?hotline=4008001234")
-        result = asyncio.run(place_call("127.0.0.1", self.port, call, sounds=sounds))
-        assert result.error is None and result.server_closed
-        return result
-
-
-@pytest.fixture
-def served(config: Path) -> Iterator[Served]:
-    server = Served(config)
-    yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait()
-    server.log.close()
-
+from servekit import IVR, REPO, Served, free_port, ivr
 
 def rows(config: Path) -> list[tuple[str, str, str]]:
     with sqlite3.connect(config / "var" / "calls.sqlite") as db:
