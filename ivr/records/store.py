@@ -125,18 +125,77 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX callbacks_status_queue ON callbacks(status, queue, requested_at)",
     ),
+    (
+        # v5: post-call surveys (survey_engine.store): one row per offer, its answers, and the
+        # follow-up items low scores open.
+        """CREATE TABLE survey_responses (
+            response_id TEXT PRIMARY KEY,
+            call_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            survey TEXT NOT NULL,
+            status TEXT NOT NULL,
+            hotline TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            language TEXT NOT NULL,
+            menu_version TEXT NOT NULL,
+            menu_path TEXT NOT NULL,
+            hung_up_by TEXT NOT NULL,
+            caller_key TEXT,
+            offered_at TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            comment_file TEXT,
+            comment_seconds REAL,
+            comment_text TEXT
+        )""",
+        "CREATE INDEX survey_responses_call ON survey_responses(call_id)",
+        "CREATE INDEX survey_responses_offered ON survey_responses(offered_at)",
+        "CREATE INDEX survey_responses_caller ON survey_responses(caller_key, offered_at)",
+        """CREATE TABLE survey_answers (
+            response_id TEXT NOT NULL REFERENCES survey_responses(response_id),
+            seq INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value INTEGER,
+            attempts INTEGER NOT NULL,
+            answered_at TEXT,
+            PRIMARY KEY (response_id, seq)
+        )""",
+        """CREATE TABLE followups (
+            item_id TEXT PRIMARY KEY,
+            response_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            category TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            deadline TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            contact TEXT,
+            status TEXT NOT NULL,
+            assignee TEXT,
+            assigned_at TEXT,
+            resolution TEXT,
+            closed_at TEXT
+        )""",
+        "CREATE INDEX followups_status_deadline ON followups(status, deadline)",
+        "CREATE UNIQUE INDEX followups_response ON followups(response_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _BATCH = 500
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
+def iso_utc(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _parse(text: str | None) -> dt.datetime | None:
+def parse_iso(text: str | None) -> dt.datetime | None:
     return None if text is None else dt.datetime.fromisoformat(text)
 
 
@@ -157,7 +216,7 @@ _LEG_COLUMNS = (
 
 def _leg_row(call_id: str, seq: int, leg: QueueLeg) -> tuple[object, ...]:
     return (
-        call_id, seq, leg.queue, _iso(leg.enqueued_at), _iso(leg.left_at), leg.outcome, _iso(leg.answered_at),
+        call_id, seq, leg.queue, iso_utc(leg.enqueued_at), iso_utc(leg.left_at), leg.outcome, iso_utc(leg.answered_at),
         leg.agent_id, leg.talk_seconds, leg.offers, leg.overflow, leg.first_estimate, leg.priority, leg.ended_by,
     )
 
@@ -169,7 +228,7 @@ def _leg(r: Sequence[object]) -> QueueLeg:
         enqueued_at=dt.datetime.fromisoformat(str(enqueued_at)),
         left_at=dt.datetime.fromisoformat(str(left_at)),
         outcome=outcome,  # type: ignore[arg-type]  # written from the Literal
-        answered_at=_parse(answered_at if isinstance(answered_at, str) else None),
+        answered_at=parse_iso(answered_at if isinstance(answered_at, str) else None),
         agent_id=agent_id if isinstance(agent_id, str) else None,
         talk_seconds=float(talk) if isinstance(talk, int | float) else None,
         offers=int(offers) if isinstance(offers, int) else 0,
@@ -202,8 +261,8 @@ def _callback(r: Sequence[object]) -> CallbackRequest:
         status=status,  # type: ignore[arg-type]  # written from the Literal
         attempts=int(attempts) if isinstance(attempts, int) else 0,
         last_error=error if isinstance(error, str) else None,
-        updated_at=_parse(updated if isinstance(updated, str) else None),
-        next_attempt_at=_parse(due if isinstance(due, str) else None),
+        updated_at=parse_iso(updated if isinstance(updated, str) else None),
+        next_attempt_at=parse_iso(due if isinstance(due, str) else None),
     )
 
 
@@ -295,7 +354,7 @@ class CallStore:
                     (
                         item.call_id, item.uniqueid, item.channel, item.dialed,
                         mask_caller(item.caller, self._policy, self._salt), item.hotline, item.language,
-                        item.menu_version, item.config_version, _iso(item.started_at),
+                        item.menu_version, item.config_version, iso_utc(item.started_at),
                         caller_key(item.caller, self._salt),
                     ),
                 )
@@ -305,15 +364,15 @@ class CallStore:
                     " * 86400000) AS INTEGER), disposition=?, detail=?, language=?, notice_played_at=?,"
                     " recording_started_at=?, recording_file=?, hung_up_by=? WHERE call_id=?",
                     (
-                        _iso(item.ended_at), _iso(item.ended_at), item.disposition.value, item.detail,
-                        item.language, _iso(item.notice_played_at), _iso(item.recording_started_at),
+                        iso_utc(item.ended_at), iso_utc(item.ended_at), item.disposition.value, item.detail,
+                        item.language, iso_utc(item.notice_played_at), iso_utc(item.recording_started_at),
                         item.recording_file, item.hung_up_by, item.call_id,
                     ),
                 )
                 await self._db.executemany(
                     "INSERT OR REPLACE INTO call_events (call_id, seq, at, kind, node, value) VALUES (?,?,?,?,?,?)",
                     [
-                        (item.call_id, seq, _iso(event.at), event.kind.value, event.node, event.value)
+                        (item.call_id, seq, iso_utc(event.at), event.kind.value, event.node, event.value)
                         for seq, event in enumerate(item.events)
                     ],
                 )
@@ -338,8 +397,8 @@ class CallStore:
                 (
                     request.callback_id, request.call_id, request.caller, request.queue, request.language,
                     request.asterisk_language, request.hotline, request.status, request.attempts,
-                    request.last_error, _iso(request.requested_at), _iso(request.updated_at or request.requested_at),
-                    _iso(request.next_attempt_at or request.requested_at),
+                    request.last_error, iso_utc(request.requested_at), iso_utc(request.updated_at or request.requested_at),
+                    iso_utc(request.next_attempt_at or request.requested_at),
                 ),
             )
             await self._db.commit()
@@ -350,7 +409,7 @@ class CallStore:
         cursor = await self._db.execute(
             f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?"
             " ORDER BY requested_at, callback_id",
-            (_iso(now),),
+            (iso_utc(now),),
         )
         return [_callback(r) for r in await cursor.fetchall()]
 
@@ -360,7 +419,7 @@ class CallStore:
             cursor = await self._db.execute(
                 "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1, updated_at = ?"
                 " WHERE callback_id = ? AND status = 'pending'",
-                (_iso(now), callback_id),
+                (iso_utc(now), callback_id),
             )
             await self._db.commit()
         if cursor.rowcount != 1:
@@ -392,7 +451,7 @@ class CallStore:
             await self._db.execute(
                 "UPDATE callbacks SET status = ?, last_error = COALESCE(?, last_error), updated_at = ?,"
                 " next_attempt_at = ? WHERE callback_id = ?",
-                (status, error, _iso(now), _iso(retry_at or now), callback_id),
+                (status, error, iso_utc(now), iso_utc(retry_at or now), callback_id),
             )
             await self._db.commit()
             return status
@@ -403,7 +462,7 @@ class CallStore:
             cursor = await self._db.execute(
                 "UPDATE callbacks SET status = 'pending', updated_at = ?,"
                 " last_error = 'controller stopped while dialing' WHERE status = 'dialing'",
-                (_iso(now),),
+                (iso_utc(now),),
             )
             await self._db.commit()
             return cursor.rowcount
@@ -428,7 +487,7 @@ class CallStore:
             "UPDATE calls SET ended_at=?, disposition=?, detail='controller stopped during the call',"
             " duration_ms=CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)"
             " WHERE disposition IS NULL",
-            (_iso(now), Disposition.INTERRUPTED.value, _iso(now)),
+            (iso_utc(now), Disposition.INTERRUPTED.value, iso_utc(now)),
         )
         await self._db.commit()
         return cursor.rowcount
@@ -444,10 +503,10 @@ class CallStore:
         clauses, args = [], []
         if since is not None:
             clauses.append("started_at >= ?")
-            args.append(_iso(since))
+            args.append(iso_utc(since))
         if until is not None:
             clauses.append("started_at < ?")
-            args.append(_iso(until))
+            args.append(iso_utc(until))
         if hotline is not None:
             clauses.append("dialed = ?")
             args.append(hotline)
@@ -473,7 +532,7 @@ class CallStore:
             "  ORDER BY l.seq DESC LIMIT 1)"
             " FROM calls c WHERE c.caller_key = ? AND c.ended_at IS NOT NULL AND c.ended_at >= ?"
             " ORDER BY c.ended_at DESC, c.call_id DESC",
-            (key, _iso(start)),
+            (key, iso_utc(start)),
         )
         return [
             PastCall(caller_number, dt.datetime.fromisoformat(ended).timestamp(), agent, float(talk or 0.0))
@@ -508,9 +567,9 @@ class CallStore:
             yield CallRow(
                 call_id=r[0], uniqueid=r[1], channel=r[2], dialed=r[3], caller=r[4], hotline=r[5],
                 language=r[6], menu_version=r[7], config_version=r[8], started_at=dt.datetime.fromisoformat(r[9]),
-                ended_at=_parse(r[10]), duration_ms=r[11],
+                ended_at=parse_iso(r[10]), duration_ms=r[11],
                 disposition=Disposition(r[12]) if r[12] is not None else None, detail=r[13],
-                notice_played_at=_parse(r[14]), recording_started_at=_parse(r[15]), recording_file=r[16],
+                notice_played_at=parse_iso(r[14]), recording_started_at=parse_iso(r[15]), recording_file=r[16],
                 hung_up_by=r[17], hangup_cause=r[18], hangup_cause_txt=r[19], events=events, queue_legs=legs,
             )
 
