@@ -21,6 +21,7 @@ from ivr.agi.session import TurnaroundHook
 from ivr.config.loader import LoadedConfig, load_config
 from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
+from ivr.flow.survey_script import SurveyScript
 from ivr.records.store import CallStore
 from ivr.reload import ConfigHolder, ReloadResult
 from routing.agent_script import AgentScript
@@ -30,6 +31,7 @@ from routing.classify import PastCall
 from routing.config import RoutingConfig
 from routing.state import LiveState, StateUnavailable
 from routing.service import Acd
+from survey_engine.store import SurveyStore
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class Controller:
         initial = load_config(config_dir)
         self.configs = ConfigHolder(config_dir, initial)
         self.store: CallStore | None = None
+        self.surveys: SurveyStore | None = None  # the same SQLite file as `store`
         self.server: FastAgiServer | None = None
         self.http: httpx.AsyncClient | None = None
         self._ami_close: Callable[[], None] | None = None
@@ -87,6 +90,7 @@ class Controller:
         recovered = await self.store.recover_interrupted(self.options.clock())
         if recovered:
             log.warning("%d call records left open by a previous run were closed as interrupted", recovered)
+        self.surveys = await SurveyStore.open(db)
         self.http = httpx.AsyncClient(
             transport=selfservice.GatedTransport(httpx.AsyncHTTPTransport(), settings.lookups.max_in_flight)
         )
@@ -119,6 +123,8 @@ class Controller:
                 clock=self.options.clock, lookup_base_url=self.options.lookup_base_url, acd=self.acd,
             ),
         )
+        # After the agent hangs up (dialplan ivr-survey); without surveys.yaml it lets the caller go.
+        router.add("survey", SurveyScript(self.configs, self.store, self.surveys, clock=self.options.clock))
         if self.acd is not None:
             router.add("agent", AgentScript(self.acd, self.configs))  # the agents' feature codes
         fastagi = settings.fastagi
@@ -209,6 +215,8 @@ class Controller:
             await self.ami_agents.stop()
         if self.http is not None:
             await self.http.aclose()
+        if self.surveys is not None:
+            await self.surveys.close()
         if self.store is not None:
             await self.store.close()
 

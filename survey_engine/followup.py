@@ -51,7 +51,11 @@ def follow_up(
     if not matched:
         return None
     _, chosen, _ = min(matched, key=lambda match: (URGENCY_ORDER.index(match[1].urgency), match[0]))
-    reasons = tuple(dict.fromkeys(_reason(rule, answer) for _, rule, answer in matched))
+    # One reason per answer (its first matching rule), not one per rule it crosses.
+    first: dict[str, str] = {}
+    for _, rule, answer in matched:
+        first.setdefault(answer.question, _reason(rule, answer))
+    reasons = tuple(first.values())
     return FollowUp(
         item_id=item_id,
         response_id=response.response_id,

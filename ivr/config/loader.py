@@ -4,6 +4,7 @@
     <config>/hotlines.yaml        Directory
     <config>/flows/<name>.yaml    Flow, named by a hotline's `flow`
     <config>/routing.yaml         RoutingConfig (optional: absent = no ACD)
+    <config>/surveys.yaml         SurveysConfig (optional: absent = no post-call survey)
 
 `load_config` returns an immutable `LoadedConfig` or raises `ConfigError` listing every
 problem with its file, line and column; `check_config` returns the list.
@@ -24,10 +25,11 @@ from ivr.config import validate
 from ivr.config.models import Directory, Flow, Hotline, Language, QueueTarget, Schedule, ServerConfig
 from ivr.config.problems import Problem
 from ivr.config.typecheck import validate_document
-from ivr.config.validate import DirectoryInput, FlowInput, PromptFile, PromptIndex, RoutingInput
+from ivr.config.validate import DirectoryInput, FlowInput, PromptFile, PromptIndex, RoutingInput, SurveysInput
 from ivr.config.yamlsource import Document, SourceMap, parse
 from ivr.prompts.check import config_catalog_problems
 from routing.config import AgentConfig, Classification, QueueConfig, RoutingConfig, StateSettings
+from survey_engine.config import SurveysConfig
 
 __all__ = ["ConfigError", "LoadedConfig", "Problem", "check_config", "load_config"]
 
@@ -35,6 +37,7 @@ SERVER_FILE = "server.yaml"
 DIRECTORY_FILE = "hotlines.yaml"
 FLOWS_DIR = "flows"
 ROUTING_FILE = "routing.yaml"
+SURVEYS_FILE = "surveys.yaml"
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 # What Asterisk plays from a .wav without transcoding surprises: signed linear 8 kHz mono.
 WAV_RATE, WAV_CHANNELS, WAV_WIDTH = 8000, 1, 2
@@ -58,6 +61,7 @@ class LoadedConfig:
     config_dir: Path
     version: str  # "cfg-" + 12 hex of a SHA-256 over every config file and used prompt file
     routing: RoutingConfig | None = None  # routing.yaml; None: no ACD, queues are dialplan places
+    surveys: SurveysConfig | None = None  # surveys.yaml; None: nobody is surveyed
 
     def hotline_for(self, dialed: str) -> tuple[str, Hotline] | None:
         """The hotline for a dialed number: exact key, else digits only, else with a trunk prefix
@@ -200,6 +204,15 @@ def _routing(doc: Document, problems: list[Problem]) -> RoutingInput | None:
     return RoutingInput(partial, doc.source, agent_keys, queue_keys, complete)
 
 
+def _surveys(doc: Document, problems: list[Problem]) -> SurveysInput | None:
+    """Cross checks need the whole file valid: a survey is small enough to fix in one go."""
+    if _unreadable(doc):
+        return None
+    surveys, found = validate_document(SurveysConfig, doc, empty={})
+    problems += found
+    return SurveysInput(surveys, doc.source) if surveys is not None else None
+
+
 def _wav_problem(path: Path) -> str | None:
     try:
         with wave.open(str(path), "rb") as w:
@@ -288,6 +301,13 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
         digest.update(f"{ROUTING_FILE}\0{_sha(raw)}\0".encode())
         routing = _routing(doc, problems)
 
+    surveys: SurveysInput | None = None
+    read = _read(config_dir, SURVEYS_FILE, problems)
+    if read is not None:
+        doc, raw = read
+        digest.update(f"{SURVEYS_FILE}\0{_sha(raw)}\0".encode())
+        surveys = _surveys(doc, problems)
+
     flows: dict[str, FlowInput] = {}
     flow_shas: dict[str, str] = {}
     flow_files: set[str] = set()
@@ -323,13 +343,18 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
         if server is not None:
             index, prompt_paths = _prompt_index(config_dir, server)
             where = ("prompts", "local_dir") if ("prompts", "local_dir") in server_src.values else ("prompts",)
-            problems += validate.check_prompts(directory, flows, index, (server_src, where))
+            problems += validate.check_prompts(directory, flows, index, (server_src, where), surveys)
             # The prompt catalog beside the prompt tree (prompts/catalog.yaml): translations.
-            problems += config_catalog_problems(config_dir, _prompt_root(config_dir, server), directory, flows)
+            problems += config_catalog_problems(
+                config_dir, _prompt_root(config_dir, server), directory, flows, surveys
+            )
 
     if routing is not None:
         # Every routing problem: against itself, hotlines.yaml (languages, dialplan places) and the flows.
         problems += validate.check_routing(routing, directory, flows)
+    if surveys is not None:
+        whole = flows.keys() == flow_files and all(f.complete for f in flows.values())
+        problems += validate.check_surveys(surveys, directory, routing, flows if whole else None)
 
     problems = sorted(set(problems))
     if problems or server is None or directory is None:
@@ -352,6 +377,7 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
             config_dir=config_dir,
             version=f"cfg-{digest.hexdigest()[:12]}",
             routing=routing.routing if routing is not None else None,
+            surveys=surveys.surveys if surveys is not None else None,
         ),
         [],
     )

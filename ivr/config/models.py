@@ -313,6 +313,19 @@ class HangupNode(Strict):
     prompts: tuple[PromptId, ...] = ()
 
 
+class SurveyOptInNode(Strict):
+    """Asks whether the caller will answer a short survey after the call: a key of `accept`
+    opts in; another key or none declines. The answer travels with the channel
+    (IVR_SURVEY_OPTIN=yes|no) to the survey after the agent hangs up, whichever queue
+    (the engine's ACD or app_queue) serves the call."""
+
+    type: Literal["survey_opt_in"]
+    prompts: tuple[PromptId, ...]
+    accept: tuple[Digit, ...] = Field(("1",), min_length=1)
+    timeout: float = Field(5.0, gt=0, le=60)
+    next: NodeId
+
+
 Node = Annotated[
     Union[
         PlayNode,
@@ -326,6 +339,7 @@ Node = Annotated[
         TransferNode,
         VoicemailNode,
         HangupNode,
+        SurveyOptInNode,
     ],
     Field(discriminator="type"),
 ]

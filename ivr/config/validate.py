@@ -28,6 +28,7 @@ from ivr.config.models import (
     PlayNode,
     QueueNode,
     Schedule,
+    SurveyOptInNode,
     TransferNode,
     VoicemailNode,
 )
@@ -35,6 +36,8 @@ from ivr.config.problems import Problem, one_of
 from ivr.config.yamlsource import Path, SourceMap
 from ivr.prompts.speech import prompts_needed
 from routing.config import AgentConfig, QueueConfig, RoutingConfig, Step
+from survey_engine.config import Match, SurveysConfig
+from survey_engine.model import WEB_SCORE_QUESTION, QuestionKind
 
 TERMINAL = (QueueNode, TransferNode, VoicemailNode, HangupNode)
 RECORDING_PLACEHOLDERS = frozenset({"hotline", "uniqueid", "call_id", "date", "time", "caller"})
@@ -85,7 +88,7 @@ class PromptIndex:
 
 def edges(node: Node) -> list[tuple[Path, str]]:
     """Every node reference of a node: (path inside the node, target node id)."""
-    if isinstance(node, PlayNode | LanguageNode):
+    if isinstance(node, PlayNode | LanguageNode | SurveyOptInNode):
         return [(("next",), node.next)]
     if isinstance(node, MenuNode):
         out: list[tuple[Path, str]] = [(("options", d), t) for d, t in node.options.items()]
@@ -558,11 +561,17 @@ def speech_refs(node: Node, language: str) -> list[tuple[Path, str]]:
     return out
 
 
-def needed_prompts(d: DirectoryInput, flows: Mapping[str, FlowInput]) -> Iterator[tuple[str, str, Need]]:
-    """(language, prompt id, where) for every prompt a hotline can play."""
+def needed_prompts(
+    d: DirectoryInput, flows: Mapping[str, FlowInput], surveys: SurveysInput | None = None
+) -> Iterator[tuple[str, str, Need]]:
+    """(language, prompt id, where) for every prompt a hotline can play. Any caller of any
+    hotline may be surveyed after a call: every survey prompt counts for every hotline."""
     needs: dict[tuple[str, str, Path, str], Need] = {}
+    survey_refs = [
+        (surveys.src, surveys.src.file, path, prompt) for path, prompt in survey_prompt_refs(surveys.surveys)
+    ] if surveys is not None else []
     for number, hotline in d.directory.hotlines.items():
-        refs: list[tuple[SourceMap, str, Path, str]] = []
+        refs: list[tuple[SourceMap, str, Path, str]] = list(survey_refs)
         for attr in ("recording_notice", "error_prompt"):
             prompt = getattr(hotline, attr)
             if prompt is not None:
@@ -594,7 +603,8 @@ _needed = needed_prompts
 
 
 def check_prompts(
-    d: DirectoryInput, flows: Mapping[str, FlowInput], index: PromptIndex, where: tuple[SourceMap, Path]
+    d: DirectoryInput, flows: Mapping[str, FlowInput], index: PromptIndex, where: tuple[SourceMap, Path],
+    surveys: SurveysInput | None = None,
 ) -> list[Problem]:
     """Every prompt each hotline can play exists in each of its languages, in a playable format.
 
@@ -614,7 +624,7 @@ def check_prompts(
     missing_languages: set[str] = set()
     checked_files: set[str] = set()
     formats = ",".join(index.formats)
-    for language, prompt, need in _needed(d, flows):
+    for language, prompt, need in _needed(d, flows, surveys):
         if language not in index.languages:
             if language not in missing_languages:
                 missing_languages.add(language)
@@ -925,4 +935,115 @@ def check_routing(r: RoutingInput, d: DirectoryInput | None, flows: Mapping[str,
     url = routing.state.redis_url
     if not url.startswith(("redis://", "rediss://", "unix://")):
         at(("state", "redis_url"), f"invalid Redis URL {url!r} (expected redis://host:port/db, rediss://... or unix://path)")
+    return problems
+
+
+# --- surveys.yaml (post-call surveys) --------------------------------------------------------
+
+# The values an answer of each kind can have (yes_no: 1 = yes, 0 = no).
+ANSWER_RANGE: dict[QuestionKind, tuple[int, int]] = {"scale": (1, 5), "yes_no": (0, 1), "nps": (0, 10)}
+
+
+@dataclass(frozen=True)
+class SurveysInput:
+    surveys: SurveysConfig
+    src: SourceMap
+
+
+def survey_prompt_refs(config: SurveysConfig) -> list[tuple[Path, str]]:
+    """Every prompt a survey can play: (path in surveys.yaml, prompt id)."""
+    out: list[tuple[Path, str]] = []
+    for name, survey in config.surveys.items():
+        base: Path = ("surveys", name)
+        for attr in ("intro", "invalid_prompt", "no_input_prompt", "thanks"):
+            prompt = getattr(survey, attr)
+            if prompt is not None:
+                out.append(((*base, attr), prompt))
+        out += [((*base, "questions", i, "prompt"), q.prompt) for i, q in enumerate(survey.questions)]
+        if survey.comment is not None:
+            out.append(((*base, "comment", "prompt"), survey.comment.prompt))
+    return out
+
+
+def _match_problem(when: Match, kind: QuestionKind) -> str | None:
+    """Why a rule's test can never match, or always matches, an answer of this kind."""
+    low, high = ANSWER_RANGE[kind]
+    if when.equals is not None and not low <= when.equals <= high:
+        return f"equals {when.equals} never matches a {kind} answer (expected {low} to {high})"
+    if when.at_most is not None and when.at_most < low:
+        return f"at_most {when.at_most} never matches a {kind} answer (expected {low} to {high - 1})"
+    if when.at_most is not None and when.at_most >= high:
+        return f"at_most {when.at_most} matches every {kind} answer (expected {low} to {high - 1})"
+    return None
+
+
+def check_surveys(
+    s: SurveysInput, d: DirectoryInput | None, r: RoutingInput | None, flows: Mapping[str, FlowInput] | None
+) -> list[Problem]:
+    """surveys.yaml against itself, the queues of hotlines.yaml and routing.yaml, and the flows.
+
+    `flows` None: a flow file could not be read whole, so whether any flow has a
+    survey_opt_in node is not known (its own problems are reported)."""
+    config, src = s.surveys, s.src
+    problems: list[Problem] = []
+
+    def at(path: Path, message: str, key: bool = False) -> None:
+        problems.append(Problem.at(src.key(path) if key else src.value(path), path, message))
+
+    names = frozenset(config.surveys)
+    queues = (d.queues if d is not None else frozenset()) | (r.queues if r is not None else frozenset())
+    selection = config.selection
+    if selection.default.survey is not None and selection.default.survey not in names:
+        at(("selection", "default", "survey"),
+           f"unknown survey {selection.default.survey!r} ({one_of(names, selection.default.survey)})")
+    for queue, override in selection.queues.items():
+        base: Path = ("selection", "queues", queue)
+        if d is not None and queue not in queues:
+            at(base, f"unknown queue {queue!r} ({one_of(queues, queue)}; queues are defined in hotlines.yaml "
+                     "and routing.yaml)", key=True)
+        if override.survey is not None and override.survey not in names:
+            at((*base, "survey"), f"unknown survey {override.survey!r} ({one_of(names, override.survey)})")
+    for queue in config.followups.owners.queues:
+        if d is not None and queue not in queues:
+            at(("followups", "owners", "queues", queue), f"unknown queue {queue!r} ({one_of(queues, queue)})", key=True)
+
+    kinds: dict[str, set[QuestionKind]] = {}
+    for survey in config.surveys.values():
+        for question in survey.questions:
+            kinds.setdefault(question.id, set()).add(question.kind)
+    if config.web.enabled:  # the web form's one 1-5 score
+        kinds.setdefault(WEB_SCORE_QUESTION, set()).add("scale")
+    # The default rules cover every kind; only rules an admin wrote can be wrong.
+    written = ("followups", "rules") in src.values
+    for i, rule in enumerate(config.followups.rules if written else ()):
+        path: Path = ("followups", "rules", i, "when")
+        when = rule.when
+        if when.question is not None and when.question not in kinds:
+            at((*path, "question"), f"unknown question {when.question!r} ({one_of(kinds, when.question)})")
+            continue
+        asked = {kind for found in kinds.values() for kind in found}
+        if when.kind is not None and when.kind not in asked:
+            at((*path, "kind"), f"no survey asks a {when.kind} question: the rule never matches "
+                                f"(expected one of: {', '.join(sorted(asked))})")
+            continue
+        tested = sorted(kinds[when.question]) if when.question is not None else [when.kind]
+        for kind in tested:
+            message = _match_problem(when, kind) if kind is not None else None
+            if message is not None:
+                at((*path, "at_most" if when.at_most is not None else "equals"),
+                   (f"question {when.question!r} is {kind}: " if when.question is not None else "") + message)
+
+    if flows is not None and not any(
+        isinstance(node, SurveyOptInNode) for f in flows.values() for node in f.flow.nodes.values()
+    ):
+        chosen: list[Path] = [("selection", "default")] if selection.default.mode == "opt_in" else []
+        chosen += [("selection", "queues", q) for q, o in selection.queues.items() if o.mode == "opt_in"]
+        for base in chosen:
+            at((*base, "mode"), "mode opt_in, but no flow has a survey_opt_in node: nobody could opt in "
+                                "(expected one before the queue node, or another mode)")
+
+    for path, prompt in survey_prompt_refs(config):
+        message = _prompt_id_problem(prompt)
+        if message:
+            at(path, message)
     return problems

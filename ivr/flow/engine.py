@@ -32,6 +32,7 @@ from ivr.config.models import (
     PlayNode,
     QueueNode,
     SayItem,
+    SurveyOptInNode,
     TransferNode,
     VoicemailNode,
 )
@@ -130,6 +131,8 @@ class FlowRunner:
             return await self._lookup(node)
         if isinstance(node, GotoNode):
             return node.target
+        if isinstance(node, SurveyOptInNode):
+            return await self._survey_opt_in(node)
         if isinstance(node, QueueNode):
             await self.play(node.prompts)
             if self.acd is not None and self.acd.serves(node.queue):
@@ -240,6 +243,16 @@ class FlowRunner:
             "CHANNEL(language)", self.config.directory.languages[language].asterisk
         )
         self.call.record(EventKind.LANGUAGE, language)
+
+    async def _survey_opt_in(self, node: SurveyOptInNode) -> str:
+        """One question, no re-ask: a caller who does not press an accept key declines."""
+        digit = await self.ask(node.prompts, node.timeout)
+        opted_in = digit is not None and digit in node.accept
+        self.call.record(EventKind.TIMEOUT if digit is None else EventKind.DIGIT, digit or "")
+        self.call.record(EventKind.SURVEY, "opted_in" if opted_in else "declined")
+        # A channel variable, not a call variable: the survey runs in another AGI session.
+        await self.channel.set_variable("IVR_SURVEY_OPTIN", "yes" if opted_in else "no")
+        return node.next
 
     def _hours(self, node: HoursNode) -> str:
         schedule = self.config.directory.schedules[node.schedule]

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Where a caller goes after an ACD call the agent ended first: the post-call survey's
 # re-entry in the dialplan, `ivr-survey,<queue>,1` as after app_queue (it reads
-# IVR_CALL_ID, IVR_QUEUE, IVR_AGENT, IVR_LANGUAGE).
+# IVR_CALL_ID, IVR_QUEUE, IVR_AGENT, IVR_LANGUAGE, IVR_HUNGUP_BY).
 SURVEY_CONTEXT = "ivr-survey"
 
 
@@ -154,6 +154,7 @@ class IvrScript:
                 ("IVR_QUEUE", leg.queue),
                 ("IVR_AGENT", leg.agent_id or ""),
                 ("IVR_LANGUAGE", runner.asterisk_language),
+                ("IVR_HUNGUP_BY", "agent"),
             ):
                 await session.set_variable(name, value)
             await session.continue_at(SURVEY_CONTEXT, leg.queue, "1")

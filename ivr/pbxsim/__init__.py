@@ -2,10 +2,10 @@
 
 from ivr.pbxsim.caller import Agent, Busy, CallerScript, HangUp, NoAnswer, Press
 from ivr.pbxsim.channel import Heard, SimChannel
-from ivr.pbxsim.peer import CallResult, SimCall, place_call, place_calls
+from ivr.pbxsim.peer import SURVEY_REENTRY, CallResult, SimCall, place_call, place_calls
 from ivr.pbxsim.sounds import SoundLibrary
 
 __all__ = [
     "Agent", "Busy", "CallerScript", "HangUp", "NoAnswer", "Press", "Heard", "SimChannel",
-    "CallResult", "SimCall", "place_call", "place_calls", "SoundLibrary",
+    "CallResult", "SimCall", "place_call", "place_calls", "SoundLibrary", "SURVEY_REENTRY",
 ]

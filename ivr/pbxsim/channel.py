@@ -338,7 +338,9 @@ class SimChannel:
 
     _say_time = _say_date
 
-    def _expand(self, text: str) -> str:
+    def expand(self, text: str) -> str:
+        """`${NAME}` references replaced as the dialplan would (unknown names: empty)."""
+
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
             specials = {
@@ -357,7 +359,7 @@ class SimChannel:
         if len(args) != 1:
             raise _Usage
         name = args[0]
-        expanded = self._expand("${" + name + "}")
+        expanded = self.expand("${" + name + "}")
         known = name in self.variables or name in ("EXTEN", "UNIQUEID", "CHANNEL(state)",
                                                    "CHANNEL(language)", "CALLERID(num)", "CALLERID(name)")
         return [f"200 result=1 ({expanded})"] if known else ["200 result=0"]
@@ -365,7 +367,7 @@ class SimChannel:
     def _get_full_variable(self, args: list[str]) -> list[str]:
         if len(args) < 1:
             raise _Usage
-        return [f"200 result=1 ({self._expand(args[0])})"]
+        return [f"200 result=1 ({self.expand(args[0])})"]
 
     def _set_variable(self, args: list[str]) -> list[str]:
         if len(args) != 2:
@@ -454,11 +456,11 @@ class SimChannel:
                 self._next_event(self.now + float(parts[0] or 0))
             return ["200 result=0"]
         if name == "mixmonitor":
-            self.mixmonitor.append(self._expand(data))
+            self.mixmonitor.append(self.expand(data))
             return ["200 result=0"]
         if name == "set":
             key, _, value = data.partition("=")
-            self.variables[key] = self._expand(value)
+            self.variables[key] = self.expand(value)
             return ["200 result=0"]
         if name == "dial":
             return self._dial(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,6 +14,11 @@ from ivr.pbxsim.channel import Heard, SimChannel
 from ivr.pbxsim.sounds import SoundLibrary
 
 _ids = itertools.count()
+
+
+# What dialplans/extensions_ivr.conf runs where an AGI leaves a caller whose agent hung up
+# first: [ivr-survey] runs the `survey` script (pass it as SimCall.dialplan).
+SURVEY_REENTRY: Mapping[str, str] = {"ivr-survey": "survey?call_id=${IVR_CALL_ID}&queue=${EXTEN}"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class SimCall:
     endpoint: str = "caller1"  # the SIP endpoint's name, for channel_type PJSIP: PJSIP/<endpoint>-<n>
     language: str = "en"
     agents: dict[str, AgentBehaviour] = field(default_factory=dict)
+    # Channel variables set before the AGI runs (the dialplan's Set before AGI).
+    variables: Mapping[str, str] = field(default_factory=dict)
+    # The dialplan after the AGI: context -> the AGI script (${...} expanded) that Asterisk
+    # runs when an AGI ends with the caller still there and sent to that context. The same
+    # channel goes on into it: its variables, clock and caller script (e.g. SURVEY_REENTRY).
+    dialplan: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -37,7 +48,7 @@ class CallResult:
     pressed: list[tuple[float, str, bool]]
     variables: dict[str, str]
     mixmonitor: list[str]
-    location: tuple[str, str, str] | None  # where the dialplan continues after the AGI
+    location: tuple[str, str, str] | None  # where the dialplan continues after the (last) AGI
     hung_up_by: str | None
     call_seconds: float
     server_closed: bool
@@ -45,6 +56,7 @@ class CallResult:
     # (verb, seconds) per command: from our reply (or the environment) being written to
     # the server's next command arriving, as Asterisk would see the server's latency.
     turnarounds: list[tuple[str, float]] = field(default_factory=list)
+    scripts: list[str] = field(default_factory=list)  # the AGI script of each session, in order
 
     @property
     def prompts(self) -> list[str]:
@@ -62,11 +74,15 @@ class CallObserver(Protocol):
     def call_ended(self, result: CallResult) -> None: ...
 
 
-def environment(call: SimCall, host: str, port: int, uniqueid: str, channel: str) -> list[tuple[str, str]]:
+def environment(call: SimCall, host: str, port: int, uniqueid: str, channel: str,
+                place: tuple[str, str, str] | None = None) -> list[tuple[str, str]]:
+    """The AGI environment block; `place` (script, context, extension) of a later AGI on the
+    same channel, else the call's own."""
+    script, context, extension = place or (call.script, call.context, call.extension)
     return [
         ("network", "yes"),
-        ("network_script", call.script),
-        ("request", f"agi://{host}:{port}/{call.script}"),
+        ("network_script", script),
+        ("request", f"agi://{host}:{port}/{script}"),
         ("channel", channel),
         ("language", call.language),
         ("type", call.channel_type),
@@ -80,8 +96,8 @@ def environment(call: SimCall, host: str, port: int, uniqueid: str, channel: str
         ("callingtns", "0"),
         ("dnid", "unknown" if call.channel_type == "Local" else call.extension),
         ("rdnis", "unknown"),
-        ("context", call.context),
-        ("extension", call.extension),
+        ("context", context),
+        ("extension", extension),
         ("priority", "2"),
         ("enhanced", "0.0"),
         ("accountcode", ""),
@@ -102,7 +118,9 @@ async def place_call(
     time_scale: float = 0.0,
 ) -> CallResult:
     """Connect like Asterisk, send the environment, answer commands until the server closes.
-    Asterisk never closes first: `server_closed` says whether the server did.
+    Asterisk never closes first: `server_closed` says whether the server did. Where
+    `call.dialplan` has an AGI for the place the session left the caller at, the channel
+    goes on into that AGI over a new connection, as Asterisk's dialplan would.
 
     `time_scale` > 0 makes media take real time: a reply is held back for that fraction of
     the virtual seconds its command took (1.0 = as long as the audio would play)."""
@@ -112,24 +130,51 @@ async def place_call(
                     else f"{call.channel_type}/{call.endpoint}-{n:08x}")
     channel = SimChannel(call.caller, sounds, agents=dict(call.agents))
     channel.variables.update({"__exten": call.extension, "__uniqueid": uniqueid, "__context": call.context,
-                              "CHANNEL(language)": call.language})
+                              "CHANNEL(language)": call.language, **call.variables})
     transcript: list[tuple[str, str]] = []
     result = CallResult(uniqueid, transcript, channel.heard, channel.pressed, channel.variables,
                         channel.mixmonitor, None, None, 0.0, False)
     if observer is not None:
         observer.call_started(call, uniqueid, channel_name, f"agi://{host}:{port}/{call.script}")
+    place = (call.script, call.context, call.extension)
+    while True:
+        result.scripts.append(place[0])
+        await _session(host, port, call, channel, channel_name, place, result, close_wait=close_wait,
+                       reply_wait=reply_wait, observer=observer, time_scale=time_scale)
+        after = channel.location
+        script = call.dialplan.get(after[0]) if after is not None else None
+        if result.error is not None or not channel.alive or after is None or script is None:
+            break
+        # The dialplan moves the channel there and runs that AGI: ${EXTEN} is the new extension.
+        context, extension, _ = after
+        channel.variables.update({"__exten": extension, "__context": context})
+        channel.location = None
+        place = (channel.expand(script), context, extension)
+    result.location = channel.location
+    result.hung_up_by = channel.hung_up_by
+    result.call_seconds = channel.now
+    if observer is not None:
+        observer.call_ended(result)
+    return result
+
+
+async def _session(
+    host: str, port: int, call: SimCall, channel: SimChannel, channel_name: str, place: tuple[str, str, str],
+    result: CallResult, *, close_wait: float, reply_wait: float, observer: CallObserver | None, time_scale: float,
+) -> None:
+    """One AGI session on the channel, from connecting to the server closing."""
+    transcript = result.transcript
+    result.server_closed = False
     try:
         reader, writer = await asyncio.open_connection(host, port)
     except OSError as exc:
         result.error = f"connect failed: {exc}"
-        if observer is not None:
-            observer.call_ended(result)
-        return result
+        return
     try:
-        for key, value in environment(call, host, port, uniqueid, channel_name):
-            transcript.append(("A", f"agi_{key}: {value}"))
-        transcript.append(("A", ""))
-        writer.write("".join(f"{line}\n" for _, line in transcript).encode())
+        block = [f"agi_{key}: {value}"
+                 for key, value in environment(call, host, port, result.uniqueid, channel_name, place)] + [""]
+        transcript.extend(("A", line) for line in block)
+        writer.write("".join(f"{line}\n" for line in block).encode())
         await writer.drain()
         replied_at = time.perf_counter()
         while True:
@@ -155,7 +200,7 @@ async def place_call(
             started = channel.now
             reply = channel.handle(line)
             if observer is not None:
-                observer.command(uniqueid, line, reply, channel)
+                observer.command(result.uniqueid, line, reply, channel)
             for out in reply:
                 transcript.append(("A", out))
             if time_scale > 0 and channel.now > started:
@@ -171,12 +216,6 @@ async def place_call(
             await writer.wait_closed()
         except ConnectionError:
             pass
-    result.location = channel.location
-    result.hung_up_by = channel.hung_up_by
-    result.call_seconds = channel.now
-    if observer is not None:
-        observer.call_ended(result)
-    return result
 
 
 async def place_calls(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ivr.config.problems import Problem
-from ivr.config.validate import DirectoryInput, FlowInput, needed_prompts
+from ivr.config.validate import DirectoryInput, FlowInput, SurveysInput, needed_prompts
 from ivr.prompts.catalog import CATALOG_FILE, LoadedCatalog, load_catalog
 from ivr.prompts.playable import wav_problem
 
@@ -33,12 +33,12 @@ def shown_path(path: Path, relative_to: Path) -> str:
 
 
 def translation_problems(
-    loaded: LoadedCatalog, d: DirectoryInput, flows: Mapping[str, FlowInput]
+    loaded: LoadedCatalog, d: DirectoryInput, flows: Mapping[str, FlowInput], surveys: SurveysInput | None = None
 ) -> list[Problem]:
     """Each prompt a hotline can play, in each of its languages, is in the catalog."""
     problems: list[Problem] = []
     prompts = loaded.catalog.prompts
-    for language, prompt, need in needed_prompts(d, flows):
+    for language, prompt, need in needed_prompts(d, flows, surveys):
         by_language = prompts.get(prompt)
         hotlines = ", ".join(need.hotlines)
         if by_language is None:
@@ -79,7 +79,8 @@ def file_problems(loaded: LoadedCatalog, relative_to: Path) -> list[Problem]:
 
 
 def config_catalog_problems(
-    config_dir: Path, sounds_dir: Path, d: DirectoryInput, flows: Mapping[str, FlowInput]
+    config_dir: Path, sounds_dir: Path, d: DirectoryInput, flows: Mapping[str, FlowInput],
+    surveys: SurveysInput | None = None,
 ) -> list[Problem]:
     """For `ivr check`: the catalog beside the prompt tree (if there is one) is valid and
     has every translation the hotlines need. File formats are checked by the loader."""
@@ -88,5 +89,5 @@ def config_catalog_problems(
         return []  # recordings only, no catalog: nothing to compare
     loaded, problems = load_catalog(path, shown_path(path, config_dir))
     if loaded is not None:
-        problems += translation_problems(loaded, d, flows)
+        problems += translation_problems(loaded, d, flows, surveys)
     return problems

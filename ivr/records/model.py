@@ -47,6 +47,7 @@ class EventKind(StrEnum):
     CONNECTED = "connected"  # "<agent>"
     ANNOUNCE = "announce"  # "position=<n> estimate=<s>|none"
     OVERFLOW = "overflow"  # "<OverflowCause> -> <destination>"
+    SURVEY = "survey"  # the survey_opt_in node's answer: "opted_in" | "declined"
 
 
 @dataclass(frozen=True)

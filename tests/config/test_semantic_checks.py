@@ -8,9 +8,9 @@ FLOW = "flows/main.yaml"
 HOTLINES = "hotlines.yaml"
 ALL_NODES = (
     "anything-else, balance-account, balance-failed, balance-lookup, billing-menu, billing-queue, "
-    "choose-language, closed-message, general-queue, goodbye, hours-check, leave-message, main-menu, "
-    "operator, order-failed, order-lookup, order-number, technical-menu, technical-queue, welcome, "
-    "... (1 more)"
+    "choose-language, closed-message, general-queue, general-survey-opt-in, goodbye, hours-check, leave-message, "
+    "main-menu, operator, order-failed, order-lookup, order-number, technical-menu, technical-queue, "
+    "... (2 more)"
 )
 
 
@@ -104,10 +104,13 @@ def test_node_with_no_way_out(example: Example) -> None:
 def test_menu_whose_every_choice_loops_has_no_way_out(example: Example) -> None:
     example.edit(FLOW, "    no_input: {retries: 0, then: goodbye}\n    invalid: {prompt: invalid-option, retries: 1, then: goodbye}",
                  "    no_input: {retries: 0, then: anything-else}\n    invalid: {prompt: invalid-option, retries: 1, then: anything-else}")
-    example.edit(FLOW, "      1: main-menu\n      2: general-queue\n", "      1: anything-else\n")
+    example.edit(FLOW, "      1: main-menu\n      2: general-survey-opt-in\n", "      1: anything-else\n")
     assert example.problems() == [
         f"{example.where(FLOW, 'anything-else:')}: nodes.anything-else: no way out: no path from menu node "
         "'anything-else' reaches a queue, transfer, voicemail or hangup node (expected every node to lead to one)",
+        f"{example.where(FLOW, 'general-survey-opt-in:')}: nodes.general-survey-opt-in: unreachable node "
+        "'general-survey-opt-in': no path leads to it from start 'welcome' or a hotline entry (welcome-english) "
+        "(expected it to be used, or remove it)",
         f"{example.where(FLOW, 'general-queue:')}: nodes.general-queue: unreachable node 'general-queue': no path "
         "leads to it from start 'welcome' or a hotline entry (welcome-english) (expected it to be used, or remove it)",
     ]

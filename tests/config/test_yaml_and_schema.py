@@ -74,7 +74,8 @@ def test_unknown_node_type(example: Example) -> None:
     example.edit(FLOW, "    type: hangup\n", "    type: hangpu\n")
     assert example.problems() == [
         f"{example.where(FLOW, 'hangpu')}: nodes.goodbye.type: unknown type 'hangpu' (did you mean 'hangup'? "
-        "expected one of: collect, goto, hangup, hours, language, lookup, menu, play, queue, transfer, voicemail)"
+        "expected one of: collect, goto, hangup, hours, language, lookup, menu, play, queue, survey_opt_in, transfer, "
+            "voicemail)"
     ]
 
 

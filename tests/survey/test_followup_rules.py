@@ -48,7 +48,7 @@ def test_a_category_owner_wins_over_the_queue_owner() -> None:
     item = follow_up(answered(Answer("attitude", "scale", 1, 1)), RULES, now=NOW, item_id="f1", contact=None)
     assert item is not None
     assert (item.category, item.owner, item.deadline) == ("agent-conduct", "qa-team", NOW + dt.timedelta(hours=72))
-    assert item.reasons == ("attitude = 1 (<= 2)",)
+    assert item.reasons == ("attitude = 1 (<= 2)",)  # once, though two rules match it
 
 
 def test_the_most_urgent_match_decides_and_every_match_is_a_reason() -> None:
