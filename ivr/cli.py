@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ivr import __version__
+from ivr.cli_survey import followups, report
 
 if TYPE_CHECKING:
     from ivr.admin import PresenceOp
@@ -335,6 +336,10 @@ def _print_problems(problems: object) -> None:
     for problem in items:
         click.echo(str(problem), err=True)
     click.echo(f"{len(items)} problem(s)", err=True)
+
+
+main.add_command(report)
+main.add_command(followups)
 
 
 if __name__ == "__main__":  # pragma: no cover
