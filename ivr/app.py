@@ -31,7 +31,9 @@ from routing.classify import PastCall
 from routing.config import RoutingConfig
 from routing.state import LiveState, StateUnavailable
 from routing.service import Acd
+from survey_engine.config import WebForm
 from survey_engine.store import SurveyStore
+from survey_engine.web import FeedbackWeb
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class ControllerOptions:
     # `ivr serve` turns it on; off for in-process controllers (tests, demo, benchmarks), so
     # that several of them on one config directory do not contend for one socket file.
     admin: bool = False
+    feedback_port: int | None = None  # overrides surveys.yaml web.port (0 = any free port)
 
 
 class Controller:
@@ -65,6 +68,7 @@ class Controller:
         self.configs = ConfigHolder(config_dir, initial)
         self.store: CallStore | None = None
         self.surveys: SurveyStore | None = None  # the same SQLite file as `store`
+        self.feedback: FeedbackWeb | None = None  # the web feedback form (surveys.yaml web.enabled)
         self.server: FastAgiServer | None = None
         self.http: httpx.AsyncClient | None = None
         self._ami_close: Callable[[], None] | None = None
@@ -142,6 +146,9 @@ class Controller:
             on_turnaround=self.options.on_turnaround,
         )
         await self.server.start()
+        surveys = self.config.surveys
+        if surveys is not None and surveys.web.enabled:
+            await self._start_feedback_web(surveys.web)
         if self.options.admin:
             admin = AdminServer(self.resolve(settings.admin_socket), AdminService(lambda: self.acd))
             await admin.start()  # AdminSocketError: another controller serves this config dir
@@ -158,6 +165,22 @@ class Controller:
                 self.callbacks = CallbackWorker(self.acd, self.store, link, clock=self.options.acd_clock,
                                                 rng=self.options.acd_rng, poll=self.options.acd_max_idle)
                 self.callbacks.start()
+
+    async def _start_feedback_web(self, settings: WebForm) -> None:
+        """The form callers reach by a signed link. SecretError (no signing key in the
+        environment) stops the start-up: links could neither be made nor checked."""
+        from survey_engine.links import secret_from_env
+        from survey_engine.web import start_feedback_web
+
+        assert self.store is not None and self.surveys is not None
+        secret = secret_from_env(settings, os.environ)
+        initial = self.config.surveys
+        assert initial is not None
+        self.feedback = await start_feedback_web(
+            self.store, self.surveys, lambda: self.config.surveys or initial, secret,
+            host=settings.bind, port=settings.port if self.options.feedback_port is None else self.options.feedback_port,
+            clock=self.options.clock,
+        )
 
     async def _build_state(self, routing: RoutingConfig) -> LiveState:
         """The live-state backend routing.yaml asks for. Redis unreachable at start-up: the
@@ -203,6 +226,9 @@ class Controller:
             self.admin = None
         if self.server is not None:
             await self.server.close(grace)
+        if self.feedback is not None:
+            await self.feedback.close()
+            self.feedback = None
         if self.callbacks is not None:
             await self.callbacks.stop()
         if self.acd is not None:

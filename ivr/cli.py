@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ivr import __version__
+from ivr.cli_feedback import feedback
 from ivr.cli_survey import followups, report
 
 if TYPE_CHECKING:
@@ -52,12 +53,21 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
 
     async def run() -> int:
         from ivr.admin import AdminSocketError
+        from survey_engine.links import SecretError
 
         try:
             await controller.start()
         except AdminSocketError as exc:
             await controller.stop()
             click.echo(f"ivr serve: admin socket: {exc}", err=True)
+            return 2
+        except SecretError as exc:
+            await controller.stop()
+            click.echo(f"ivr serve: web feedback form: {exc}", err=True)
+            return 2
+        except OSError as exc:  # a port taken (FastAGI or the feedback form)
+            await controller.stop()
+            click.echo(f"ivr serve: {exc}", err=True)
             return 2
         await controller.serve_forever()
         return 0
@@ -340,6 +350,7 @@ def _print_problems(problems: object) -> None:
 
 main.add_command(report)
 main.add_command(followups)
+main.add_command(feedback)
 
 
 if __name__ == "__main__":  # pragma: no cover

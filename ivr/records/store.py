@@ -497,6 +497,12 @@ class CallStore:
             return row
         return None
 
+    async def caller_key_of(self, call_id: str) -> str | None:
+        """The call's caller key (see `caller_key`); None for an unknown call or a withheld number."""
+        cursor = await self._db.execute("SELECT caller_key FROM calls WHERE call_id = ?", (call_id,))
+        row = await cursor.fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     async def iter_calls(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, hotline: str | None = None
     ) -> AsyncIterator[CallRow]:

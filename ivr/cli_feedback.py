@@ -1,0 +1,131 @@
+"""`ivr feedback`: signed links to the web feedback form, and the form served on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+if TYPE_CHECKING:  # the commands import what they use, so that `ivr --help` stays quick
+    from ivr.config.loader import LoadedConfig
+    from ivr.records.model import CallRow
+    from survey_engine.config import SurveysConfig
+
+DEFAULT_CONFIG = Path("config")
+_config_option = click.option(
+    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+    show_default=True,
+)
+
+
+def _refuse(command: str, message: str) -> NoReturn:
+    click.echo(f"ivr feedback {command}: {message}", err=True)
+    sys.exit(2)
+
+
+def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConfig, str, Path]:
+    """The loaded configuration, its surveys.yaml, the signing key and the call-record file."""
+    from ivr.config.loader import ConfigError, load_config
+    from survey_engine.links import SecretError, secret_from_env
+
+    try:
+        loaded = load_config(config_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        _refuse(command, f"{len(exc.problems)} configuration problem(s) in {config_dir}")
+    if loaded.surveys is None:
+        _refuse(command, f"{config_dir} has no surveys.yaml: the web form is set up in its `web` section")
+    try:
+        secret = secret_from_env(loaded.surveys.web, os.environ)
+    except SecretError as exc:
+        _refuse(command, str(exc))
+    path = loaded.server.store.sqlite_path
+    db = path if path.is_absolute() else config_dir / path
+    return loaded, loaded.surveys, secret, db
+
+
+async def _call(loaded: LoadedConfig, db: Path, call_id: str) -> CallRow | None:
+    from ivr.records.store import CallStore
+
+    privacy = loaded.server.privacy
+    calls = await CallStore.open(db, privacy_policy=privacy.caller_number, salt=privacy.hash_salt)
+    try:
+        return await calls.get_call(call_id)
+    finally:
+        await calls.close()
+
+
+@click.group()
+def feedback() -> None:
+    """The web feedback form: a signed per-call link, a 1-5 score and free text."""
+
+
+@feedback.command()
+@click.argument("call_id")
+@_config_option
+def link(call_id: str, config_dir: Path) -> None:
+    """Print the signed feedback link of an answered call."""
+    from ivr.flow.context import utc_now
+    from survey_engine.links import FeedbackLinks
+    from survey_engine.web import answered_leg
+
+    loaded, surveys, secret, db = _settings("link", config_dir)
+    if not db.exists():
+        _refuse("link", f"no call records at {db} (server.yaml store.sqlite_path)")
+    call = asyncio.run(_call(loaded, db, call_id))
+    if call is None:
+        _refuse("link", f"no call {call_id} in {db}")
+    if answered_leg(call) is None:
+        _refuse("link", f"call {call_id} was not answered by an agent: there is nothing to rate")
+    if not surveys.web.enabled:
+        click.echo("ivr feedback link: warning: surveys.yaml web.enabled is false: `ivr serve` does not serve "
+                   "the form (run `ivr feedback serve`)", err=True)
+    click.echo(FeedbackLinks.from_settings(surveys.web, secret).link_for(call_id, call.language, utc_now()))
+
+
+@feedback.command()
+@_config_option
+@click.option("--port", type=int, default=None, help="Override surveys.yaml web.port (0 = any free port).")
+def serve(config_dir: Path, port: int | None) -> None:
+    """Serve the form on its own; stops on SIGTERM or SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loaded, surveys, secret, db = _settings("serve", config_dir)
+    sys.exit(asyncio.run(_serve(loaded, surveys, secret, db, surveys.web.port if port is None else port)))
+
+
+async def _serve(loaded: LoadedConfig, surveys: SurveysConfig, secret: str, db: Path, port: int) -> int:
+    from ivr.records.store import CallStore
+    from survey_engine.store import SurveyStore
+    from survey_engine.web import start_feedback_web
+
+    privacy = loaded.server.privacy
+    calls = await CallStore.open(db, privacy_policy=privacy.caller_number, salt=privacy.hash_salt)
+    store = await SurveyStore.open(db)
+    try:
+        host = surveys.web.bind
+        try:
+            web = await start_feedback_web(calls, store, lambda: surveys, secret, host=host, port=port)
+        except OSError as exc:
+            click.echo(f"ivr feedback serve: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+            return 2
+        click.echo(f"feedback form on http://{host}:{web.port}/f/<token>; links start with {surveys.web.base_url}")
+        sys.stdout.flush()  # a supervisor (or a test) waits for this line
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await web.close()
+    finally:
+        await store.close()
+        await calls.close()
+    return 0
