@@ -5,14 +5,14 @@ Each test states what the caller hears, where the call goes, and what row is wri
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from callkit import Backend
 
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import CallerScript, CallResult, HangUp, Press, SimCall, SoundLibrary, place_call
@@ -23,32 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPEN = dt.datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)  # a Wednesday morning
 NATIONAL_DAY = dt.datetime(2026, 10, 2, 10, 30, tzinfo=SHANGHAI)
-
-
-class Backend:
-    """A local self-service backend: balances by account, with a switch to be slow."""
-
-    def __init__(self) -> None:
-        self.delay = 0.0
-        self.server: asyncio.Server | None = None
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = (await reader.readline()).decode()
-        while (await reader.readline()) not in (b"\r\n", b""):
-            pass
-        await asyncio.sleep(self.delay)
-        path = request.split()[1]
-        body = {"found": True, "balance": 128} if "account=12345678" in path else {"found": False}
-        data = json.dumps(body).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                     + str(len(data)).encode() + b"\r\nConnection: close\r\n\r\n" + data)
-        await writer.drain()
-        writer.close()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
 
 class Rig:
@@ -77,8 +51,7 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    backend = Backend()
-    backend.server = await asyncio.start_server(backend.handle, "127.0.0.1", 0)
+    backend = await Backend().start()
     holder: list[Rig] = []
     # These tests are about the menus: queue nodes hand off to the dialplan (as without
     # routing.yaml); calls through the engine's own ACD are in tests/routing/test_acd_calls.py.
@@ -91,7 +64,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     holder.append(Rig(controller, backend, tmp_path / "calls.sqlite"))
     yield holder[0]
     await controller.stop()
-    backend.server.close()
+    backend.close()
 
 
 def path(row: CallRow) -> list[str]:

@@ -11,9 +11,7 @@ one ACD agent for billing and general.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 import time
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from callkit import OPEN, TO_BILLING
+from callkit import OPEN, TO_BILLING, Backend
 
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import SURVEY_REENTRY, Agent, CallerScript, CallResult, HangUp, Press, SimCall, SoundLibrary, place_call
@@ -60,27 +58,6 @@ def routing() -> RoutingConfig:
 def seconds(prompt: str, language: str = "en-US") -> float:
     with wave.open(str(SOUNDS / language / f"{prompt}.wav")) as audio:
         return audio.getnframes() / audio.getframerate()
-
-
-class Backend:
-    """The self-service backend of the example flow: every account has a balance."""
-
-    def __init__(self) -> None:
-        self.server: asyncio.Server | None = None
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while (await reader.readline()) not in (b"\r\n", b""):
-            pass
-        body = json.dumps({"found": True, "balance": 128}).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-        await writer.drain()
-        writer.close()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
 
 class Rig:
@@ -130,11 +107,10 @@ RigFactory = Callable[..., Awaitable[Rig]]
 
 @pytest.fixture
 async def rigs(tmp_path: Path) -> AsyncIterator[RigFactory]:
-    started: list[tuple[Controller, asyncio.Server]] = []
+    started: list[tuple[Controller, Backend]] = []
 
     async def make(*, acd: bool = True) -> Rig:
-        backend = Backend()
-        backend.server = await asyncio.start_server(backend.handle, "127.0.0.1", 0)
+        backend = await Backend().start()
         holder: list[Rig] = []
         state = MemoryState(60.0)
         controller = Controller(REPO / "config", ControllerOptions(
@@ -143,15 +119,15 @@ async def rigs(tmp_path: Path) -> AsyncIterator[RigFactory]:
             acd=acd, routing=routing(), live_state=state, acd_max_idle=0.05,
         ))
         await controller.start()
-        started.append((controller, backend.server))
+        started.append((controller, backend))
         await state.set_presence("1001", Presence.READY, time.time())
         holder.append(Rig(controller))
         return holder[0]
 
     yield make
-    for controller, server in started:
+    for controller, backend in started:
         await controller.stop()
-        server.close()
+        backend.close()
 
 
 @pytest.fixture
