@@ -22,10 +22,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ivr.app import Controller, ControllerOptions
-from ivr.pbxsim import Agent, CallerScript, HangUp, NoAnswer, Press, SimCall, SoundLibrary, place_call
+from ivr.pbxsim import SURVEY_REENTRY, Agent, CallerScript, HangUp, NoAnswer, Press, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.caller import AgentBehaviour, Step
 from routing.config import RoutingConfig
 from routing.model import Presence
+from survey_engine.report import build_report
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAYTIME = dt.datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)
@@ -110,6 +111,26 @@ def _script(rng: random.Random) -> tuple[Step, ...]:
         steps += [Press("7", on_prompt="main-menu"), Press("8", on_prompt="main-menu"),
                   Press("2", on_prompt="main-menu"), Press("*", on_prompt="technical-menu"),
                   Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu")]
+    # The order path ends in the general queue, which asks before the agent who wants a survey.
+    return tuple(steps) + _survey_answers(rng, asked_to_opt_in=kind == "order")
+
+
+def _survey_answers(rng: random.Random, *, asked_to_opt_in: bool) -> tuple[Step, ...]:
+    """What the caller does if the survey comes (config/surveys.yaml decides whether it does):
+    mostly content, some unhappy, a few hang up half-way."""
+    steps: list[Step] = []
+    if asked_to_opt_in and rng.random() < 0.6:
+        steps.append(Press("1", on_prompt="survey-opt-in"))
+    mood = rng.choices([5, 4, 3, 2, 1], weights=[40, 25, 15, 12, 8])[0]
+    for question in ("survey-speed", "survey-attitude"):
+        steps.append(Press(str(max(1, min(5, mood + rng.choice((-1, 0, 0, 1))))), on_prompt=question))
+    if rng.random() < 0.1:
+        steps.append(HangUp(on_prompt="survey-resolved", after=1))
+        return tuple(steps)
+    steps.append(Press("1" if mood >= 3 or rng.random() < 0.3 else "2", on_prompt="survey-resolved"))
+    nps = max(0, min(10, 2 * mood + rng.choice((-2, -1, 0, 0, 1))))
+    steps.append(Press(f"{nps}#" if nps < 10 else "10", on_prompt="survey-nps"))
+    steps.append(Press("#", on_prompt="survey-comment"))  # no spoken comment
     return tuple(steps)
 
 
@@ -142,7 +163,8 @@ async def run_demo(config_dir: Path, calls: int, db: Path, seed: int, console: C
         if controller.config.directory.hotlines[number].entry:
             steps = steps[1:]  # single-language line: no language choice
         return SimCall(CallerScript(steps, caller_id=f"138{rng.randrange(10**8):08d}"), extension=number,
-                       script=f"ivr?hotline={number}", agents=_agents(routing, rng) if routing else {})
+                       script=f"ivr?hotline={number}", agents=_agents(routing, rng) if routing else {},
+                       dialplan=SURVEY_REENTRY)
 
     async def arrive(call: SimCall, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -212,6 +234,8 @@ async def report(controller: Controller, console: Console) -> None:
         table.add_row(route, str(count))
     console.print(table)
 
+    await _survey_report(controller, console)
+
     gave_up = Counter(row.detail for row in rows if str(row.disposition) == "abandoned")
     table = Table(title="Where callers gave up")
     table.add_column("node")
@@ -219,3 +243,32 @@ async def report(controller: Controller, console: Console) -> None:
     for node, count in gave_up.most_common():
         table.add_row(node, str(count))
     console.print(table)
+
+
+async def _survey_report(controller: Controller, console: Console) -> None:
+    """What `ivr report survey --by queue` and `ivr followups list` would show."""
+    if controller.surveys is None:
+        return
+    responses = await controller.surveys.responses()
+    if not responses:
+        return
+    report = build_report(responses, "queue", ZoneInfo("UTC"))
+    table = Table(title="Post-call surveys (ivr report survey --by queue)")
+    for name in ("queue", "offered", "started", "partial", "CSAT speed %", "resolved %", "NPS"):
+        table.add_column(name, justify="left" if name == "queue" else "right")
+
+    def shown(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f}"
+
+    for group in (*report.groups, report.total):
+        speed = next((q for q in group.scale if q.question == "speed"), None)
+        resolved = next((q for q in group.resolution if q.question == "resolved"), None)
+        nps = next((q for q in group.nps if q.question == "nps"), None)
+        table.add_row(group.key, str(group.offered), str(group.started), str(group.partial),
+                      shown(speed.csat if speed else None), shown(resolved.rate if resolved else None),
+                      shown(nps.nps if nps else None))
+    console.print(table)
+    items = await controller.surveys.followups(status="open")
+    owners = Counter(item.owner for item in items)
+    console.print(f"follow-up items opened by low scores: {len(items)} "
+                  f"({', '.join(f'{owner} {count}' for owner, count in owners.most_common())})")
