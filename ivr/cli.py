@@ -14,6 +14,7 @@ import click
 
 from ivr import __version__
 from ivr.cli_feedback import feedback
+from ivr.cli_rig import rig
 from ivr.cli_survey import followups, report
 
 if TYPE_CHECKING:
@@ -351,6 +352,7 @@ def _print_problems(problems: object) -> None:
 main.add_command(report)
 main.add_command(followups)
 main.add_command(feedback)
+main.add_command(rig)
 
 
 if __name__ == "__main__":  # pragma: no cover

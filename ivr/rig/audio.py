@@ -1,0 +1,215 @@
+"""What a rig phone hears, and whether it is a given prompt (pure: time is passed in).
+
+* Received RTP audio is laid on a timeline by RTP timestamp, so that jitter and bursts from
+  a busy receiver thread do not smear it; a source change (new SSRC, timestamp jump) is
+  noticed by comparing with the arrival time, and the timeline re-anchors there.
+* A prompt is recognised by its short-time energy envelope (20 ms frames, 10 ms hop, dB with
+  a floor): a stretch of received audio as long as the prompt's sounding part whose envelope
+  correlates with the prompt's (normalised cross-correlation) at or above a threshold. The
+  envelope survives what the phone path does to the audio (mu-law, the 8-bit linear samples
+  pyVoIP hands out, gain, line noise); a different prompt's does not correlate.
+* Audio presence and silence are judged by frame energy.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.rig.dtmf import Pcm
+
+RATE = 8000
+FRAME = 160  # 20 ms
+HOP = 80  # 10 ms
+FLOOR_DB = -50.0  # energies below this count as this: mu-law and 8-bit samples lose the rest
+AUDIO_DB = -40.0  # a frame above this is sound, below it silence
+
+Floats = npt.NDArray[np.float64]
+
+
+class AudioError(ValueError):
+    """An audio file the rig cannot use."""
+
+
+def load_wav(path: Path) -> Pcm:
+    """A prompt as built (prompts/sounds/<lang>/<id>.wav): 8000 Hz, mono, 16-bit."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            shape = (w.getframerate(), w.getnchannels(), w.getsampwidth())
+            data = w.readframes(w.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise AudioError(f"{path}: {exc}") from exc
+    if shape != (RATE, 1, 2):
+        raise AudioError(f"{path}: {shape[0]} Hz, {shape[1]} channel(s), {8 * shape[2]}-bit (expected 8000 Hz mono 16-bit)")
+    return np.frombuffer(data, dtype="<i2").astype(np.int16)
+
+
+def from_unsigned8(data: bytes) -> Pcm:
+    """pyVoIP's audio (8-bit unsigned linear, 128 = silence) as 16-bit samples."""
+    return ((np.frombuffer(data, dtype=np.uint8).astype(np.int16) - 128) * 256).astype(np.int16)
+
+
+def to_unsigned8(pcm: Pcm) -> bytes:
+    """16-bit samples as pyVoIP writes them (8-bit unsigned linear)."""
+    return ((pcm.astype(np.int32) >> 8) + 128).astype(np.uint8).tobytes()
+
+
+class Timeline:
+    """Received audio placed by RTP timestamp; gaps are silence. Not thread-safe: the phone
+    adapter serialises `add` (receiver thread) and `pcm` (the event loop)."""
+
+    def __init__(self, start: float, *, resync_seconds: float = 1.0) -> None:
+        self._start = start
+        self._resync = round(resync_seconds * RATE)
+        self._anchor: tuple[int, int] | None = None  # (RTP timestamp, sample position)
+        self._samples = np.zeros(RATE * 10, dtype=np.int16)
+        self._length = 0
+
+    def add(self, arrival: float, timestamp: int, pcm: Pcm) -> None:
+        by_arrival = max(0, round((arrival - self._start) * RATE) - len(pcm))
+        position = by_arrival
+        if self._anchor is not None:
+            delta = (timestamp - self._anchor[0]) & 0xFFFFFFFF
+            if delta >= 1 << 31:
+                delta -= 1 << 32
+            position = self._anchor[1] + delta
+        if self._anchor is None or position < 0 or abs(position - by_arrival) > self._resync:
+            self._anchor = (timestamp, by_arrival)
+            position = by_arrival
+        end = position + len(pcm)
+        if end > len(self._samples):
+            grown = np.zeros(max(end, 2 * len(self._samples)), dtype=np.int16)
+            grown[: self._length] = self._samples[: self._length]
+            self._samples = grown
+        self._samples[position:end] = pcm
+        self._length = max(self._length, end)
+
+    def pcm(self, now: float, *, latency: float = 0.1) -> Pcm:
+        """Everything heard up to `now` - `latency` (later packets may still be on their way):
+        silence where nothing came."""
+        length = max(self._length, round((now - self._start - latency) * RATE))
+        out = np.zeros(length, dtype=np.int16)
+        out[: self._length] = self._samples[: self._length]
+        return out
+
+
+def envelope(pcm: Pcm) -> Floats:
+    """Energy in dBFS of each 20 ms frame, every 10 ms, floored at FLOOR_DB."""
+    if len(pcm) < FRAME:
+        return np.zeros(0)
+    x = pcm.astype(np.float64) / 32768.0
+    frames = np.lib.stride_tricks.sliding_window_view(x, FRAME)[::HOP]
+    power = np.mean(frames * frames, axis=1)
+    db: Floats = np.maximum(10 * np.log10(power + 1e-12), FLOOR_DB)
+    return db
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt's envelope, trimmed to its sounding part."""
+
+    name: str
+    envelope: Floats
+    lead_in: int  # samples of silence cut from the file's start
+
+    @classmethod
+    def of(cls, name: str, pcm: Pcm) -> Template:
+        env = envelope(pcm)
+        loud = np.flatnonzero(env > AUDIO_DB)
+        if len(loud) < 10:
+            raise AudioError(f"{name}: less than 0.1 s of sound: nothing to recognise")
+        return cls(name, env[loud[0] : loud[-1] + 1], int(loud[0]) * HOP)
+
+    @property
+    def seconds(self) -> float:
+        return (len(self.envelope) * HOP + FRAME - HOP) / RATE
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int  # sample where the prompt's sound starts in the received audio
+    end: int  # sample where it ends
+    score: float  # normalised cross-correlation of the envelopes, -1..1
+
+
+def _ncc(template: Floats, received: Floats) -> Floats:
+    """Normalised cross-correlation of `template` with every window of `received`."""
+    windows = np.lib.stride_tricks.sliding_window_view(received, len(template))
+    t = template - template.mean()
+    w = windows - windows.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((w * w).sum(axis=1) * (t * t).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score: Floats = np.where(denominator > 0, (w @ t) / denominator, 0.0)
+    return score
+
+
+def _scores(template: Template, pcm: Pcm, start: int) -> tuple[int, Floats] | None:
+    """(first frame, score of each window from it); windows that are mostly silence score
+    -1. None: not enough audio yet."""
+    first = start // HOP
+    received = envelope(pcm[first * HOP :])
+    frames = len(template.envelope)
+    if len(received) < frames:
+        return None
+    scores = _ncc(template.envelope, received)
+    sounding = np.lib.stride_tricks.sliding_window_view(received > AUDIO_DB, frames).mean(axis=1)
+    wanted = float((template.envelope > AUDIO_DB).mean())
+    return first, np.where(sounding >= 0.5 * wanted, scores, -1.0)
+
+
+def _match(template: Template, first: int, scores: Floats, index: int) -> Match:
+    begin = (first + index) * HOP
+    return Match(begin, begin + len(template.envelope) * HOP + FRAME - HOP, float(scores[index]))
+
+
+def best_match(template: Template, pcm: Pcm, *, start: int = 0) -> Match | None:
+    """The best-correlating place of `template` in `pcm` from sample `start` on (None: not
+    enough audio yet)."""
+    found = _scores(template, pcm, start)
+    if found is None:
+        return None
+    first, scores = found
+    return _match(template, first, scores, int(np.argmax(scores)))
+
+
+def find_prompt(template: Template, pcm: Pcm, *, start: int = 0, threshold: float = 0.8) -> Match | None:
+    """Where the prompt was heard: the peak of the earliest stretch scoring at least
+    `threshold`."""
+    found = _scores(template, pcm, start)
+    if found is None:
+        return None
+    first, scores = found
+    above = scores >= threshold
+    if not above.any():
+        return None
+    begin = int(np.argmax(above))
+    length = int(np.argmin(above[begin:])) if not above[begin:].all() else len(above) - begin
+    return _match(template, first, scores, begin + int(np.argmax(scores[begin : begin + length])))
+
+
+def _runs(flags: npt.NDArray[np.bool_], frames: int) -> int | None:
+    """Index of the first frame ending a run of at least `frames` True flags."""
+    count = 0
+    for i, flag in enumerate(flags):
+        count = count + 1 if flag else 0
+        if count >= frames:
+            return i
+    return None
+
+
+def sound(pcm: Pcm, *, start: int = 0, seconds: float = 0.3) -> int | None:
+    """The sample where `seconds` of uninterrupted sound have been heard after `start`."""
+    env = envelope(pcm[start:])
+    end = _runs(env > AUDIO_DB, max(1, round(seconds * RATE / HOP)))
+    return None if end is None else start + end * HOP + FRAME
+
+
+def silence(pcm: Pcm, *, start: int = 0, seconds: float = 1.0) -> int | None:
+    """The sample where `seconds` of uninterrupted silence have been heard after `start`."""
+    env = envelope(pcm[start:])
+    end = _runs(env <= AUDIO_DB, max(1, round(seconds * RATE / HOP)))
+    return None if end is None else start + end * HOP + FRAME
