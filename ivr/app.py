@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import random
@@ -22,13 +23,14 @@ from ivr.config.loader import LoadedConfig, load_config
 from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
 from ivr.flow.survey_script import SurveyScript
-from ivr.records.store import CallStore
+from ivr.records.store import CallStore, StoreUnavailable
 from ivr.reload import ConfigHolder, ReloadResult
 from routing.agent_script import AgentScript
 from routing.ami_agents import AmiAgents
 from routing.callbacks import CallbackWorker
 from routing.classify import PastCall
 from routing.config import RoutingConfig
+from routing.recording_state import RecordingState
 from routing.state import LiveState, StateUnavailable
 from routing.service import Acd
 from survey_engine.config import WebForm
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ControllerOptions:
     port: int | None = None  # overrides fastagi.port (0 = any free port)
-    sqlite_path: Path | None = None  # overrides store.sqlite_path
+    sqlite_path: Path | None = None  # overrides store.sqlite_path and store.url
     clock: Clock = utc_now
     on_turnaround: TurnaroundHook | None = None
     lookup_base_url: str | None = None  # overrides lookups.base_url (the demo's backend)
@@ -67,7 +69,7 @@ class Controller:
         initial = load_config(config_dir)
         self.configs = ConfigHolder(config_dir, initial)
         self.store: CallStore | None = None
-        self.surveys: SurveyStore | None = None  # the same SQLite file as `store`
+        self.surveys: SurveyStore | None = None  # on the same database (engine) as `store`
         self.feedback: FeedbackWeb | None = None  # the web feedback form (surveys.yaml web.enabled)
         self.server: FastAgiServer | None = None
         self.http: httpx.AsyncClient | None = None
@@ -87,20 +89,26 @@ class Controller:
 
     async def start(self) -> None:
         settings = self.config.server
-        db = self.options.sqlite_path or self.resolve(settings.store.sqlite_path)
+        db: Path | str = self.options.sqlite_path or settings.store.url or self.resolve(settings.store.sqlite_path)
         self.store = await CallStore.open(
-            db, privacy_policy=settings.privacy.caller_number, salt=settings.privacy.hash_salt
+            db, privacy_policy=settings.privacy.caller_number, salt=settings.privacy.hash_salt,
+            spool_dir=None if isinstance(db, Path) else self.resolve(Path("var")),
         )
-        recovered = await self.store.recover_interrupted(self.options.clock())
+        try:
+            recovered = await self.store.recover_interrupted(self.options.clock())
+        except StoreUnavailable as exc:
+            log.error("call records left open by a previous run stay open: %s", exc)
+            recovered = 0
         if recovered:
             log.warning("%d call records left open by a previous run were closed as interrupted", recovered)
-        self.surveys = await SurveyStore.open(db)
+        self.surveys = SurveyStore(self.store.engine)
         self.http = httpx.AsyncClient(
             transport=selfservice.GatedTransport(httpx.AsyncHTTPTransport(), settings.lookups.max_in_flight)
         )
         routing = self.options.routing or self.config.routing
         if routing is not None and self.options.acd:
-            state = self.options.live_state or await self._build_state(routing)
+            # Presence changes also go to the call records (occupancy, logged-in staffing).
+            state = RecordingState(self.options.live_state or await self._build_state(routing), self.store)
             self.acd = Acd(
                 routing, state, clock=self.options.acd_clock, rng=self.options.acd_rng or random.Random(),
                 history=self._history, max_idle=self.options.acd_max_idle,
@@ -156,10 +164,16 @@ class Controller:
         if settings.ami.enabled:
             from ivr.ami.client import start_ami_link
 
-            link = await start_ami_link(settings.ami, self.store, self.ami_agents)
+            acd_clock = self.options.acd_clock  # AMI's times meet the ACD's on the queue legs
+            link = await start_ami_link(settings.ami, self.store, self.ami_agents,
+                                        clock=lambda: dt.datetime.fromtimestamp(acd_clock(), dt.timezone.utc))
             self._ami_close = link
             if self.acd is not None:
-                recovered = await self.store.recover_callbacks(self.options.clock())
+                try:
+                    recovered = await self.store.recover_callbacks(self.options.clock())
+                except StoreUnavailable as exc:
+                    log.error("callback requests left dialing by a previous run stay dialing: %s", exc)
+                    recovered = 0
                 if recovered:
                     log.warning("%d callback requests left dialing by a previous run are pending again", recovered)
                 self.callbacks = CallbackWorker(self.acd, self.store, link, clock=self.options.acd_clock,

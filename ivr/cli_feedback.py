@@ -29,8 +29,9 @@ def _refuse(command: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConfig, str, Path]:
-    """The loaded configuration, its surveys.yaml, the signing key and the call-record file."""
+def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConfig, str, Path | str]:
+    """The loaded configuration, its surveys.yaml, the signing key and the call-record store
+    (server.yaml store.url, else the store.sqlite_path file)."""
     from ivr.config.loader import ConfigError, load_config
     from survey_engine.links import SecretError, secret_from_env
 
@@ -46,12 +47,14 @@ def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConf
         secret = secret_from_env(loaded.surveys.web, os.environ)
     except SecretError as exc:
         _refuse(command, str(exc))
+    if loaded.server.store.url is not None:
+        return loaded, loaded.surveys, secret, loaded.server.store.url
     path = loaded.server.store.sqlite_path
     db = path if path.is_absolute() else config_dir / path
     return loaded, loaded.surveys, secret, db
 
 
-async def _call(loaded: LoadedConfig, db: Path, call_id: str) -> CallRow | None:
+async def _call(loaded: LoadedConfig, db: Path | str, call_id: str) -> CallRow | None:
     from ivr.records.store import CallStore
 
     privacy = loaded.server.privacy
@@ -77,11 +80,13 @@ def link(call_id: str, config_dir: Path) -> None:
     from survey_engine.web import answered_leg
 
     loaded, surveys, secret, db = _settings("link", config_dir)
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         _refuse("link", f"no call records at {db} (server.yaml store.sqlite_path)")
     call = asyncio.run(_call(loaded, db, call_id))
     if call is None:
-        _refuse("link", f"no call {call_id} in {db}")
+        from ivr.records.database import describe
+
+        _refuse("link", f"no call {call_id} in {describe(db)}")
     if answered_leg(call) is None:
         _refuse("link", f"call {call_id} was not answered by an agent: there is nothing to rate")
     if not surveys.web.enabled:
@@ -100,14 +105,14 @@ def serve(config_dir: Path, port: int | None) -> None:
     sys.exit(asyncio.run(_serve(loaded, surveys, secret, db, surveys.web.port if port is None else port)))
 
 
-async def _serve(loaded: LoadedConfig, surveys: SurveysConfig, secret: str, db: Path, port: int) -> int:
+async def _serve(loaded: LoadedConfig, surveys: SurveysConfig, secret: str, db: Path | str, port: int) -> int:
     from ivr.records.store import CallStore
     from survey_engine.store import SurveyStore
     from survey_engine.web import start_feedback_web
 
     privacy = loaded.server.privacy
     calls = await CallStore.open(db, privacy_policy=privacy.caller_number, salt=privacy.hash_salt)
-    store = await SurveyStore.open(db)
+    store = SurveyStore(calls.engine)
     try:
         host = surveys.web.bind
         try:

@@ -74,9 +74,12 @@ def _load(command: str, config_dir: Path) -> LoadedConfig:
         _fail(command, f"the configuration in {config_dir} does not load ({len(exc.problems)} problem(s) above)")
 
 
-def _database(command: str, loaded: LoadedConfig, db: Path | None) -> Path:
-    """--db, else server.yaml's store.sqlite_path against the config dir (as `ivr serve` does).
-    A missing file is an error: opening it would create an empty database and report nothing."""
+def _database(command: str, loaded: LoadedConfig, db: Path | None) -> Path | str:
+    """--db, else server.yaml's store.url, else its store.sqlite_path against the config dir (as
+    `ivr serve` does). A missing file is an error: opening it would create an empty database
+    and report nothing."""
+    if db is None and loaded.server.store.url is not None:
+        return loaded.server.store.url
     if db is None:
         path = loaded.server.store.sqlite_path
         db = path if path.is_absolute() else loaded.config_dir / path
@@ -85,7 +88,7 @@ def _database(command: str, loaded: LoadedConfig, db: Path | None) -> Path:
     return db
 
 
-def _with_store(db: Path, action: Callable[[SurveyStore], Awaitable[_T]]) -> _T:
+def _with_store(db: Path | str, action: Callable[[SurveyStore], Awaitable[_T]]) -> _T:
     from survey_engine.store import SurveyStore
 
     async def run() -> _T:

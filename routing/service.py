@@ -202,6 +202,7 @@ class _Stay:
     agent_id: str | None = None
     talk: float | None = None
     ended_by: Literal["caller", "agent"] | None = None
+    wrap: float | None = None  # the wrap-up the agent was given after the answered call
     step: int = 0
 
     def leg(self, left_at: float, outcome: Literal["answered", "abandoned", "overflowed"],
@@ -219,6 +220,7 @@ class _Stay:
             first_estimate=self.first_estimate,
             priority=self.caller.priority,
             ended_by=self.ended_by,
+            wrap_seconds=self.wrap,
         )
 
 
@@ -529,6 +531,7 @@ class Acd:
         stay.answered_at = answered_at
         stay.talk = talk
         stay.ended_by = "agent" if result == 0 else "caller"
+        stay.wrap = agent.wrap_up
         self._record(call, EventKind.OFFER, f"{agent_id}: answered after {answered_at - started:.0f} s", answered_at)
         self._record(call, EventKind.CONNECTED, agent_id, answered_at)
         await self._quietly(call, self.state.call_ended(

@@ -1,24 +1,25 @@
-"""Survey responses, their answers and follow-up items, in the call-record SQLite file.
+"""Survey responses, their answers and follow-up items, in the call-record database.
 
-The tables belong to the call-record schema (ivr/records/store.py, migration v5), so one
-file holds a call and what its caller said about it. This store keeps a connection of its
-own: a survey write is one small transaction per change and must not wait behind (or be
-rolled back with) a batch of call records. WAL mode lets both connections work at once;
-`busy_timeout` covers the moments one of them commits.
+The tables belong to the call-record schema (ivr/records/schema.py), so one database holds a
+call and what its caller said about it, on SQLite or PostgreSQL alike. A survey write is one
+small transaction per change, on a pooled connection of its own: it never waits behind (or
+is rolled back with) a batch of call records. The store either shares the call store's
+engine (`SurveyStore(calls.engine)`, what the controller does) or opens its own
+(`SurveyStore.open(path_or_url)`, what the command-line tools do).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import cast
 
-import aiosqlite
+from sqlalchemy import ColumnElement, RowMapping, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.records.store import iso_utc, migrate, parse_iso
+from ivr.records.database import Target, insert_replacing, open_engine
+from ivr.records.schema import followups, migrate, survey_answers, survey_responses
 from survey_engine.model import (
     Answer,
     Channel,
@@ -30,137 +31,111 @@ from survey_engine.model import (
     Urgency,
 )
 
-_RESPONSE_COLUMNS = (
-    "response_id, call_id, channel, survey, status, hotline, queue, agent, language, menu_version, "
-    "menu_path, hung_up_by, caller_key, offered_at, started_at, ended_at, comment_file, comment_seconds, "
-    "comment_text"
-)
-_FOLLOWUP_COLUMNS = (
-    "item_id, response_id, call_id, category, urgency, owner, created_at, deadline, reasons, queue, agent, "
-    "contact, status, assignee, assigned_at, resolution, closed_at"
-)
 
-
-def _required(text: object) -> dt.datetime:
-    moment = parse_iso(cast(str, text))
-    assert moment is not None  # a NOT NULL column
-    return moment
-
-
-def _followup(r: Sequence[object]) -> FollowUp:
+def _followup(m: RowMapping) -> FollowUp:
     return FollowUp(
-        item_id=cast(str, r[0]), response_id=cast(str, r[1]), call_id=cast(str, r[2]), category=cast(str, r[3]),
-        urgency=cast(Urgency, r[4]), owner=cast(str, r[5]), created_at=_required(r[6]), deadline=_required(r[7]),
-        reasons=tuple(json.loads(cast(str, r[8]))), queue=cast(str, r[9]), agent=cast(str, r[10]),
-        contact=cast("str | None", r[11]), status=cast(FollowUpStatus, r[12]), assignee=cast("str | None", r[13]),
-        assigned_at=parse_iso(cast("str | None", r[14])), resolution=cast("str | None", r[15]),
-        closed_at=parse_iso(cast("str | None", r[16])),
+        item_id=m["item_id"], response_id=m["response_id"], call_id=m["call_id"], category=m["category"],
+        urgency=cast(Urgency, m["urgency"]), owner=m["owner"], created_at=m["created_at"], deadline=m["deadline"],
+        reasons=tuple(json.loads(m["reasons"])), queue=m["queue"], agent=m["agent"], contact=m["contact"],
+        status=cast(FollowUpStatus, m["status"]), assignee=m["assignee"], assigned_at=m["assigned_at"],
+        resolution=m["resolution"], closed_at=m["closed_at"],
     )
 
 
 class SurveyStore:
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()  # one transaction at a time on this connection
+    def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
+        self.engine = engine
+        self._owns_engine = owns_engine
 
     @classmethod
-    async def open(cls, path: Path) -> SurveyStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await migrate(db)
-        return cls(db)
+    async def open(cls, target: Target) -> SurveyStore:
+        """A store on an engine of its own (a SQLite file or a postgresql:// URL), schema brought up to date."""
+        engine = open_engine(target)
+        try:
+            async with engine.begin() as conn:
+                await migrate(conn)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, owns_engine=True)
 
     async def close(self) -> None:
-        await self._db.close()
+        if self._owns_engine:
+            await self.engine.dispose()
 
     # --- responses ---------------------------------------------------------------------
 
     async def save_response(self, response: SurveyResponse) -> None:
         """Insert or replace a response with all its answers, in one transaction."""
         r = response
-        async with self._lock:
-            try:
-                await self._db.execute(
-                    f"INSERT OR REPLACE INTO survey_responses ({_RESPONSE_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r.response_id, r.call_id, r.channel, r.survey, r.status, r.hotline, r.queue, r.agent,
-                        r.language, r.menu_version, r.menu_path, r.hung_up_by, r.caller_key,
-                        iso_utc(r.offered_at), iso_utc(r.started_at), iso_utc(r.ended_at), r.comment_file,
-                        r.comment_seconds, r.comment_text,
-                    ),
-                )
-                await self._db.execute("DELETE FROM survey_answers WHERE response_id = ?", (r.response_id,))
-                await self._db.executemany(
-                    "INSERT INTO survey_answers (response_id, seq, question, kind, value, attempts, answered_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (r.response_id, seq, a.question, a.kind, a.value, a.attempts, iso_utc(a.answered_at))
-                        for seq, a in enumerate(r.answers)
-                    ],
-                )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+        async with self.engine.begin() as conn:
+            await conn.execute(insert_replacing(conn.dialect.name, survey_responses, "response_id").values(
+                response_id=r.response_id, call_id=r.call_id, channel=r.channel, survey=r.survey, status=r.status,
+                hotline=r.hotline, queue=r.queue, agent=r.agent, language=r.language, menu_version=r.menu_version,
+                menu_path=r.menu_path, hung_up_by=r.hung_up_by, caller_key=r.caller_key, offered_at=r.offered_at,
+                started_at=r.started_at, ended_at=r.ended_at, comment_file=r.comment_file,
+                comment_seconds=r.comment_seconds, comment_text=r.comment_text,
+            ))
+            await conn.execute(delete(survey_answers).where(survey_answers.c.response_id == r.response_id))
+            if r.answers:
+                await conn.execute(survey_answers.insert(), [
+                    {"response_id": r.response_id, "seq": seq, "question": a.question, "kind": a.kind,
+                     "value": a.value, "attempts": a.attempts, "answered_at": a.answered_at}
+                    for seq, a in enumerate(r.answers)
+                ])
 
     async def get_response(self, response_id: str) -> SurveyResponse | None:
-        found = await self._responses("WHERE response_id = ?", (response_id,))
+        found = await self._responses(survey_responses.c.response_id == response_id)
         return found[0] if found else None
 
     async def responses_for_call(self, call_id: str) -> list[SurveyResponse]:
-        return await self._responses("WHERE call_id = ? ORDER BY offered_at", (call_id,))
+        return await self._responses(survey_responses.c.call_id == call_id)
 
     async def last_offered(self, caller_key: str) -> dt.datetime | None:
-        cursor = await self._db.execute(
-            "SELECT MAX(offered_at) FROM survey_responses WHERE caller_key = ?", (caller_key,)
-        )
-        row = await cursor.fetchone()
-        return parse_iso(row[0]) if row is not None else None
+        async with self.engine.connect() as conn:
+            newest: dt.datetime | None = (await conn.execute(
+                select(func.max(survey_responses.c.offered_at)).where(survey_responses.c.caller_key == caller_key)
+            )).scalar()
+        return newest
 
     async def responses(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[SurveyResponse]:
         """Responses offered in [since, until), oldest first."""
-        clauses: list[str] = []
-        args: list[object] = []
+        where: list[ColumnElement[bool]] = []
         if since is not None:
-            clauses.append("offered_at >= ?")
-            args.append(iso_utc(since))
+            where.append(survey_responses.c.offered_at >= since)
         if until is not None:
-            clauses.append("offered_at < ?")
-            args.append(iso_utc(until))
-        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-        return await self._responses(f"{where}ORDER BY offered_at, response_id", tuple(args))
+            where.append(survey_responses.c.offered_at < until)
+        return await self._responses(*where)
 
-    async def _responses(self, tail: str, args: tuple[object, ...]) -> list[SurveyResponse]:
-        cursor = await self._db.execute(f"SELECT {_RESPONSE_COLUMNS} FROM survey_responses {tail}", args)
-        rows = list(await cursor.fetchall())
-        if not rows:
-            return []
-        answers: dict[str, list[Answer]] = {str(r[0]): [] for r in rows}
-        ids = list(answers)
-        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-            chunk = ids[start:start + 500]
-            cursor = await self._db.execute(
-                "SELECT response_id, question, kind, value, attempts, answered_at FROM survey_answers "
-                f"WHERE response_id IN ({','.join('?' * len(chunk))}) ORDER BY response_id, seq",
-                chunk,
-            )
-            for response_id, question, kind, value, attempts, answered_at in await cursor.fetchall():
-                answers[response_id].append(
-                    Answer(question, cast(QuestionKind, kind), value, attempts, parse_iso(answered_at))
-                )
+    async def _responses(self, *where: ColumnElement[bool]) -> list[SurveyResponse]:
+        """Matching responses by offer time (then id), each with its answers in order."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(survey_responses).where(*where)
+                .order_by(survey_responses.c.offered_at, survey_responses.c.response_id)
+            )).mappings().all()
+            if not rows:
+                return []
+            answers: dict[str, list[Answer]] = {r["response_id"]: [] for r in rows}
+            ids = list(answers)
+            for start in range(0, len(ids), 2000):  # keeps each IN list well inside both backends' limits
+                chunk = ids[start:start + 2000]
+                result = await conn.execute(
+                    select(survey_answers).where(survey_answers.c.response_id.in_(chunk))
+                    .order_by(survey_answers.c.response_id, survey_answers.c.seq))
+                for a in result.mappings():
+                    answers[a["response_id"]].append(Answer(
+                        a["question"], cast(QuestionKind, a["kind"]), a["value"], a["attempts"], a["answered_at"]))
         return [
             SurveyResponse(
-                response_id=r[0], call_id=r[1], channel=cast(Channel, r[2]), survey=r[3],
-                status=cast(ResponseStatus, r[4]), hotline=r[5], queue=r[6], agent=r[7], language=r[8],
-                menu_version=r[9], menu_path=r[10], hung_up_by=r[11], caller_key=r[12],
-                offered_at=_required(r[13]), started_at=parse_iso(r[14]), ended_at=parse_iso(r[15]),
-                answers=tuple(answers[r[0]]), comment_file=r[16], comment_seconds=r[17], comment_text=r[18],
+                response_id=r["response_id"], call_id=r["call_id"], channel=cast(Channel, r["channel"]),
+                survey=r["survey"], status=cast(ResponseStatus, r["status"]), hotline=r["hotline"], queue=r["queue"],
+                agent=r["agent"], language=r["language"], menu_version=r["menu_version"], menu_path=r["menu_path"],
+                hung_up_by=r["hung_up_by"], caller_key=r["caller_key"], offered_at=r["offered_at"],
+                started_at=r["started_at"], ended_at=r["ended_at"], answers=tuple(answers[r["response_id"]]),
+                comment_file=r["comment_file"], comment_seconds=r["comment_seconds"], comment_text=r["comment_text"],
             )
             for r in rows
         ]
@@ -170,45 +145,36 @@ class SurveyStore:
     async def save_followup(self, item: FollowUp) -> None:
         """Insert or replace an item (one per response)."""
         i = item
-        async with self._lock:
-            try:
-                await self._db.execute(
-                    f"INSERT OR REPLACE INTO followups ({_FOLLOWUP_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        i.item_id, i.response_id, i.call_id, i.category, i.urgency, i.owner, iso_utc(i.created_at),
-                        iso_utc(i.deadline), json.dumps(list(i.reasons), ensure_ascii=False), i.queue, i.agent,
-                        i.contact, i.status, i.assignee, iso_utc(i.assigned_at), i.resolution, iso_utc(i.closed_at),
-                    ),
-                )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+        async with self.engine.begin() as conn:
+            await conn.execute(insert_replacing(conn.dialect.name, followups, "item_id").values(
+                item_id=i.item_id, response_id=i.response_id, call_id=i.call_id, category=i.category,
+                urgency=i.urgency, owner=i.owner, created_at=i.created_at, deadline=i.deadline,
+                reasons=json.dumps(list(i.reasons), ensure_ascii=False), queue=i.queue, agent=i.agent,
+                contact=i.contact, status=i.status, assignee=i.assignee, assigned_at=i.assigned_at,
+                resolution=i.resolution, closed_at=i.closed_at,
+            ))
 
     async def get_followup(self, item_id: str) -> FollowUp | None:
-        found = await self._followups("WHERE item_id = ?", (item_id,))
+        found = await self._followups((followups.c.item_id == item_id,))
         return found[0] if found else None
 
     async def followup_for_response(self, response_id: str) -> FollowUp | None:
-        found = await self._followups("WHERE response_id = ?", (response_id,))
+        found = await self._followups((followups.c.response_id == response_id,))
         return found[0] if found else None
 
     async def followups(
         self, *, status: FollowUpStatus | None = None, owner: str | None = None
     ) -> list[FollowUp]:
         """Items, earliest deadline first."""
-        clauses: list[str] = []
-        args: list[object] = []
+        where: list[ColumnElement[bool]] = []
         if status is not None:
-            clauses.append("status = ?")
-            args.append(status)
+            where.append(followups.c.status == status)
         if owner is not None:
-            clauses.append("(owner = ? OR assignee = ?)")
-            args += [owner, owner]
-        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-        return await self._followups(f"{where}ORDER BY deadline, item_id", tuple(args))
+            where.append(or_(followups.c.owner == owner, followups.c.assignee == owner))
+        return await self._followups(where)
 
-    async def _followups(self, tail: str, args: tuple[object, ...]) -> list[FollowUp]:
-        cursor = await self._db.execute(f"SELECT {_FOLLOWUP_COLUMNS} FROM followups {tail}", args)
-        return [_followup(r) for r in await cursor.fetchall()]
+    async def _followups(self, where: Sequence[ColumnElement[bool]]) -> list[FollowUp]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(followups).where(*where).order_by(followups.c.deadline, followups.c.item_id))
+            return [_followup(r) for r in result.mappings()]

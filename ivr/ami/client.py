@@ -1,7 +1,8 @@
 """The controller's AMI link, on panoramisk's Manager.
 
 The link feeds Hangup causes into the call records (Asterisk knows why a channel ended
-better than the FastAGI session does) and, with the ACD on, tells a `LinkObserver`
+better than the FastAGI session does), and the agent's answer, the bridge and hold times
+(`ivr.records.ami_times`: DialEnd, BridgeEnter, Hold, Unhold, Hangup), and, with the ACD on, tells a `LinkObserver`
 (`routing.ami_agents.AmiAgents`) of DeviceStateChange and Hangup events, of the link
 going down, and of the device states Asterisk lists after every (re)login: the link
 sends `Action: DeviceStateList` (res_manager_devicestate: a `Response: Success` with
@@ -34,6 +35,7 @@ placed twice is worse than one given up on, which the caller of `originate` retr
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ from panoramisk.message import Message as PanoramiskMessage
 
 from ivr.ami.codec import AmiParser, AmiProtocolError, Banner, ConnectionClosed, Event, Response
 from ivr.config.models import AmiSettings
+from ivr.records.ami_times import AmiTimes
 from ivr.records.store import CallStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ log = logging.getLogger(__name__)
 RESYNC_TIMEOUT = 10.0
 # Events a LinkObserver is told of.
 OBSERVED_EVENTS = ("DeviceStateChange", "Hangup", "AgentLogin", "AgentLogoff", "QueueMemberPause")
+# Events whose times reconcile the call records (ivr.records.ami_times).
+TIMED_EVENTS = ("DialEnd", "BridgeEnter", "Hold", "Unhold", "Hangup")
 
 
 class LinkObserver(Protocol):
@@ -318,16 +323,26 @@ class AmiLink:
         return self.manager.logins
 
 
-def observer_handler(observer: LinkObserver) -> Callable[[Any, Any], None]:
+class EventSink(Protocol):
+    def event(self, headers: Mapping[str, str]) -> None: ...
+
+
+def observer_handler(observer: EventSink) -> Callable[[Any, Any], None]:
     def on_event(_manager: Any, event: Any) -> None:
         observer.event({str(key): _first(value) for key, value in event.items()})
 
     return on_event
 
 
-async def start_ami_link(settings: AmiSettings, store: CallStore, observer: LinkObserver | None = None) -> AmiLink:
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+async def start_ami_link(settings: AmiSettings, store: CallStore, observer: LinkObserver | None = None,
+                         clock: Callable[[], dt.datetime] = _utc_now) -> AmiLink:
     """Connect (retrying in the background) and return a callable that closes the link.
-    With an `observer`, every login is followed by a DeviceStateList resynchronisation."""
+    With an `observer`, every login is followed by a DeviceStateList resynchronisation.
+    `clock` dates events that carry no Timestamp header (their arrival)."""
     manager = _BackoffManager(
         host=settings.host,
         port=settings.port,
@@ -340,6 +355,9 @@ async def start_ami_link(settings: AmiSettings, store: CallStore, observer: Link
         observer=observer,
     )
     manager.register_event("Hangup", hangup_cause_handler(store))
+    times = observer_handler(AmiTimes(store, clock))
+    for name in TIMED_EVENTS:
+        manager.register_event(name, times)
     if observer is not None:
         for name in OBSERVED_EVENTS:
             manager.register_event(name, observer_handler(observer))

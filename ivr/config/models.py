@@ -53,6 +53,9 @@ class AmiSettings(Strict):
 class StoreSettings(Strict):
     # Relative paths are resolved against the configuration directory.
     sqlite_path: Path = Path("var/calls.sqlite")
+    # A database URL (postgresql://user@host/db) for several controllers writing to one
+    # store; when set it replaces sqlite_path.
+    url: str | None = None
 
 
 class PrivacySettings(Strict):

@@ -1,1 +1,1 @@
-"""Call records: one row per call and its ordered IVR path, in SQLite."""
+"""Call records: one row per call, its ordered IVR path and queue legs, in SQLite or PostgreSQL."""

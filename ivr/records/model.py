@@ -88,6 +88,7 @@ class QueueLeg:
     first_estimate: float | None = None  # seconds: the first wait estimate told to the caller
     priority: int = 0
     ended_by: Literal["caller", "agent"] | None = None  # who hung up an answered call
+    wrap_seconds: float | None = None  # answered: the agent's wrap-up after this call
 
     @property
     def waited(self) -> float:
@@ -158,3 +159,28 @@ class CallRow:
     hangup_cause_txt: str | None
     events: tuple[PathEvent, ...]
     queue_legs: tuple[QueueLeg, ...] = ()
+    # What the AMI link saw, which wins over the controller's own inference (reconciliation):
+    agent_answered_at: dt.datetime | None = None  # DialEnd ANSWER on the caller's channel
+    bridged_at: dt.datetime | None = None  # BridgeEnter of the caller's channel with an agent
+    hold_seconds: float = 0.0  # Hold..Unhold on the call's channels, summed
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """An agent's presence from `at` on (login = ready, pause, not ready, logout), as the ACD
+    set it: occupancy and logged-in staffing per interval are computed from these."""
+
+    agent_id: str
+    at: dt.datetime
+    presence: Literal["ready", "paused", "not_ready", "logged_out"]
+
+
+@dataclass(frozen=True)
+class CallerStart:
+    """A call's start and its caller key (HMAC of the number, None when withheld): what
+    repeat calls are counted from, lighter than a whole CallRow."""
+
+    call_id: str
+    dialed: str
+    started_at: dt.datetime
+    caller_key: str | None

@@ -1,34 +1,87 @@
-"""Call records in SQLite (aiosqlite), written without making a call wait on the disk.
+"""Call records in SQLite or PostgreSQL (SQLAlchemy Core), written without making a call wait.
 
-The public write methods only enqueue; one writer task drains the queue in batches,
-each in one transaction. `flush()` waits for everything enqueued so far; `close()`
-flushes. A crash loses at most the batch being written (about 20 ms of calls), and
-rows a crash left open are closed as `interrupted` at the next start.
+The public write methods (`call_started`, `call_ended`, `set_hangup_cause`, `set_ami_times`,
+`agent_event`) only enqueue; one writer task drains the queue in batches, each in one
+transaction. `flush()` waits until everything enqueued so far is in the database; `close()`
+flushes for up to `timeout` seconds and spools what it could not write.
+
+When the database is unavailable (PostgreSQL down or refusing connections, SQLite locked
+beyond its busy timeout), the writer appends what it holds to its spool file (JSON Lines,
+fsync'ed: `ivr.records.spool`), logs once, and retries with back-off (at once on `flush()`);
+while a spool is pending, new records go to its end, so the order is kept. Once the
+database answers, the spool is replayed in batches and removed, and the recovery is logged
+once. A spool left by a store that died or closed during an outage is replayed by the next
+store opened on the same database. Every write is idempotent (`ivr.records.writes`), so a
+record written twice never duplicates rows.
+
+What a crash can lose: only records enqueued and neither committed nor spooled yet, that is
+the batch being written (the writer drains continuously: the last few milliseconds of
+calls), or, during an outage, the records enqueued since the writer's last spool append
+(it appends as soon as it wakes up for them). Calls a crash left open are closed as
+`interrupted` by `recover_interrupted` at the next start. A record the database refuses
+for its content (never expected) is set aside in `<name>-rejected.jsonl` beside the spool
+and logged as an error, so that it cannot hold back the records after it.
 
 A call's ACD queue legs are written with its end, in the same transaction. Every call also
 gets a `caller_key`, HMAC-SHA256(salt, the caller's normalised digits), whatever the privacy
 policy stores in `caller`: `history()` finds a caller's past calls by it (returning caller,
 last agent) even when the stored number is masked or hashed.
+
+What AMI saw wins over the controller's own inference (`ivr.records.ami_times`): the
+DialEnd ANSWER time is stored as `calls.agent_answered_at` and becomes the answered_at of
+the call's first answered queue leg, whichever of the AMI event and the call's end is
+written first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+import operator
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
-import aiosqlite
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    and_,
+    bindparam,
+    case,
+    desc,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
+from ivr.records.database import (
+    Target,
+    describe,
+    insert_ignoring,
+    insert_replacing,
+    open_engine,
+    sqlite_file,
+    unavailable,
+)
 from ivr.records.masking import Policy, mask_caller
 from ivr.records.model import (
+    AgentEvent,
     CallbackRequest,
     CallbackStatus,
     CallEnded,
+    CallerStart,
     CallRow,
     CallStarted,
     Disposition,
@@ -36,167 +89,29 @@ from ivr.records.model import (
     PathEvent,
     QueueLeg,
 )
+from ivr.records.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SchemaError,
+    UtcTime,
+    agent_events,
+    call_events,
+    callbacks,
+    calls,
+    duration_ms,
+    migrate,
+    queue_legs,
+)
+from ivr.records.spool import SpoolFile, spool_files
+from ivr.records.writes import AmiTimes, HangupCause, Started, Write, encode
 from routing.classify import PastCall, normalize_number
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "CallStore", "StoreError", "StoreUnavailable", "caller_key"]
 
 log = logging.getLogger(__name__)
 
-# Each step moves the schema one version up; never edit a released step, add one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE calls (
-            call_id TEXT PRIMARY KEY,
-            uniqueid TEXT NOT NULL,
-            channel TEXT NOT NULL,
-            dialed TEXT NOT NULL,
-            caller TEXT NOT NULL,
-            hotline TEXT NOT NULL,
-            language TEXT NOT NULL,
-            menu_version TEXT NOT NULL,
-            config_version TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            ended_at TEXT,
-            duration_ms INTEGER,
-            disposition TEXT,
-            detail TEXT NOT NULL DEFAULT '',
-            notice_played_at TEXT,
-            recording_started_at TEXT,
-            recording_file TEXT,
-            hung_up_by TEXT
-        )""",
-        """CREATE TABLE call_events (
-            call_id TEXT NOT NULL REFERENCES calls(call_id),
-            seq INTEGER NOT NULL,
-            at TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            node TEXT NOT NULL,
-            value TEXT NOT NULL,
-            PRIMARY KEY (call_id, seq)
-        )""",
-        "CREATE INDEX calls_started ON calls(started_at)",
-    ),
-    (
-        # v2: the AMI link supplies why Asterisk ended the channel.
-        "ALTER TABLE calls ADD COLUMN hangup_cause INTEGER",
-        "ALTER TABLE calls ADD COLUMN hangup_cause_txt TEXT",
-        "CREATE INDEX calls_uniqueid ON calls(uniqueid)",
-        "CREATE INDEX calls_hotline_started ON calls(dialed, started_at)",
-    ),
-    (
-        # v3: the engine's ACD: one row per stay in a queue, and a caller key for history look-ups.
-        """CREATE TABLE queue_legs (
-            call_id TEXT NOT NULL REFERENCES calls(call_id),
-            seq INTEGER NOT NULL,
-            queue TEXT NOT NULL,
-            enqueued_at TEXT NOT NULL,
-            left_at TEXT NOT NULL,
-            outcome TEXT NOT NULL,
-            answered_at TEXT,
-            agent_id TEXT,
-            talk_seconds REAL,
-            offers INTEGER NOT NULL DEFAULT 0,
-            overflow TEXT,
-            first_estimate REAL,
-            priority INTEGER NOT NULL DEFAULT 0,
-            ended_by TEXT,
-            PRIMARY KEY (call_id, seq)
-        )""",
-        "CREATE INDEX queue_legs_queue_enqueued ON queue_legs(queue, enqueued_at)",
-        "CREATE INDEX queue_legs_agent ON queue_legs(agent_id)",
-        # Rows written before v3 have none: their callers are unknown to history().
-        "ALTER TABLE calls ADD COLUMN caller_key TEXT",
-        "CREATE INDEX calls_caller_key ON calls(caller_key, ended_at)",
-    ),
-    (
-        # v4: callback requests left on a callback-offer overflow (routing.callbacks works them off).
-        """CREATE TABLE callbacks (
-            callback_id TEXT PRIMARY KEY,
-            call_id TEXT NOT NULL,
-            caller TEXT NOT NULL,
-            queue TEXT NOT NULL,
-            language TEXT NOT NULL,
-            asterisk_language TEXT NOT NULL,
-            hotline TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending',
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            requested_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            next_attempt_at TEXT NOT NULL
-        )""",
-        "CREATE INDEX callbacks_status_queue ON callbacks(status, queue, requested_at)",
-    ),
-    (
-        # v5: post-call surveys (survey_engine.store): one row per offer, its answers, and the
-        # follow-up items low scores open.
-        """CREATE TABLE survey_responses (
-            response_id TEXT PRIMARY KEY,
-            call_id TEXT NOT NULL,
-            channel TEXT NOT NULL,
-            survey TEXT NOT NULL,
-            status TEXT NOT NULL,
-            hotline TEXT NOT NULL,
-            queue TEXT NOT NULL,
-            agent TEXT NOT NULL,
-            language TEXT NOT NULL,
-            menu_version TEXT NOT NULL,
-            menu_path TEXT NOT NULL,
-            hung_up_by TEXT NOT NULL,
-            caller_key TEXT,
-            offered_at TEXT NOT NULL,
-            started_at TEXT,
-            ended_at TEXT,
-            comment_file TEXT,
-            comment_seconds REAL,
-            comment_text TEXT
-        )""",
-        "CREATE INDEX survey_responses_call ON survey_responses(call_id)",
-        "CREATE INDEX survey_responses_offered ON survey_responses(offered_at)",
-        "CREATE INDEX survey_responses_caller ON survey_responses(caller_key, offered_at)",
-        """CREATE TABLE survey_answers (
-            response_id TEXT NOT NULL REFERENCES survey_responses(response_id),
-            seq INTEGER NOT NULL,
-            question TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            value INTEGER,
-            attempts INTEGER NOT NULL,
-            answered_at TEXT,
-            PRIMARY KEY (response_id, seq)
-        )""",
-        """CREATE TABLE followups (
-            item_id TEXT PRIMARY KEY,
-            response_id TEXT NOT NULL,
-            call_id TEXT NOT NULL,
-            category TEXT NOT NULL,
-            urgency TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            deadline TEXT NOT NULL,
-            reasons TEXT NOT NULL,
-            queue TEXT NOT NULL,
-            agent TEXT NOT NULL,
-            contact TEXT,
-            status TEXT NOT NULL,
-            assignee TEXT,
-            assigned_at TEXT,
-            resolution TEXT,
-            closed_at TEXT
-        )""",
-        "CREATE INDEX followups_status_deadline ON followups(status, deadline)",
-        "CREATE UNIQUE INDEX followups_response ON followups(response_id)",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-_BATCH = 500
-
-
-def iso_utc(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def parse_iso(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text)
+_BATCH = 500  # records per transaction
+_READ_BATCH = 2000  # calls per query of iter_calls
 
 
 def caller_key(number: str, salt: str) -> str | None:
@@ -208,221 +123,522 @@ def caller_key(number: str, salt: str) -> str | None:
     return hmac.new(salt.encode(), digits.encode(), hashlib.sha256).hexdigest()
 
 
-_LEG_COLUMNS = (
-    "queue, enqueued_at, left_at, outcome, answered_at, agent_id, talk_seconds, offers, overflow,"
-    " first_estimate, priority, ended_by"
-)
+class StoreError(Exception):
+    """Records could not be written or read."""
 
 
-def _leg_row(call_id: str, seq: int, leg: QueueLeg) -> tuple[object, ...]:
-    return (
-        call_id, seq, leg.queue, iso_utc(leg.enqueued_at), iso_utc(leg.left_at), leg.outcome, iso_utc(leg.answered_at),
-        leg.agent_id, leg.talk_seconds, leg.offers, leg.overflow, leg.first_estimate, leg.priority, leg.ended_by,
-    )
-
-
-def _leg(r: Sequence[object]) -> QueueLeg:
-    queue, enqueued_at, left_at, outcome, answered_at, agent_id, talk, offers, overflow, estimate, priority, by = r
-    return QueueLeg(
-        queue=str(queue),
-        enqueued_at=dt.datetime.fromisoformat(str(enqueued_at)),
-        left_at=dt.datetime.fromisoformat(str(left_at)),
-        outcome=outcome,  # type: ignore[arg-type]  # written from the Literal
-        answered_at=parse_iso(answered_at if isinstance(answered_at, str) else None),
-        agent_id=agent_id if isinstance(agent_id, str) else None,
-        talk_seconds=float(talk) if isinstance(talk, int | float) else None,
-        offers=int(offers) if isinstance(offers, int) else 0,
-        overflow=overflow if isinstance(overflow, str) else None,
-        first_estimate=float(estimate) if isinstance(estimate, int | float) else None,
-        priority=int(priority) if isinstance(priority, int) else 0,
-        ended_by=by,  # type: ignore[arg-type]  # written from the Literal
-    )
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now; records written meanwhile are spooled."""
 
 
 @dataclass(frozen=True)
-class _HangupCause:
-    uniqueid: str
-    cause: int
-    text: str
+class _Marker:
+    """A flush request: done when every record enqueued before it is in the database."""
+
+    future: asyncio.Future[None]
 
 
-_CALLBACK_COLUMNS = (
-    "callback_id, call_id, caller, queue, language, asterisk_language, hotline, status, attempts, last_error,"
-    " requested_at, updated_at, next_attempt_at"
+_CALL_COLUMNS = (
+    calls.c.call_id, calls.c.uniqueid, calls.c.channel, calls.c.dialed, calls.c.caller, calls.c.hotline,
+    calls.c.language, calls.c.menu_version, calls.c.config_version, calls.c.started_at, calls.c.ended_at,
+    calls.c.duration_ms, calls.c.disposition, calls.c.detail, calls.c.notice_played_at,
+    calls.c.recording_started_at, calls.c.recording_file, calls.c.hung_up_by, calls.c.hangup_cause,
+    calls.c.hangup_cause_txt, calls.c.agent_answered_at, calls.c.bridged_at, calls.c.hold_seconds,
 )
+# A batch's events and legs, for a list of call ids (one expanding parameter, not one per id).
+_EVENTS_OF = (select(call_events.c.call_id, call_events.c.at, call_events.c.kind, call_events.c.node,
+                     call_events.c.value)
+              .where(call_events.c.call_id.in_(bindparam("ids", expanding=True)))
+              .order_by(call_events.c.call_id, call_events.c.seq))
+_NODES_OF = (select(call_events.c.call_id, call_events.c.node)
+             .where(call_events.c.call_id.in_(bindparam("ids", expanding=True)),
+                    call_events.c.kind == EventKind.NODE.value)
+             .order_by(call_events.c.call_id, call_events.c.seq))
+_LEGS_OF = (select(queue_legs).where(queue_legs.c.call_id.in_(bindparam("ids", expanding=True)))
+            .order_by(queue_legs.c.call_id, queue_legs.c.seq))
+_END_COLUMNS = ("ended_at", "duration_ms", "disposition", "detail", "language", "notice_played_at",
+                "recording_started_at", "recording_file", "hung_up_by")
+_EVENT_KINDS = {kind.value: kind for kind in EventKind}
+_DISPOSITIONS: dict[str | None, Disposition | None] = {d.value: d for d in Disposition}
 
 
-def _callback(r: Sequence[object]) -> CallbackRequest:
-    cid, call_id, caller, queue, language, ast_language, hotline, status, attempts, error, requested, updated, due = r
+def _callback(m: RowMapping) -> CallbackRequest:
     return CallbackRequest(
-        callback_id=str(cid), call_id=str(call_id), caller=str(caller), queue=str(queue), language=str(language),
-        asterisk_language=str(ast_language), hotline=str(hotline),
-        requested_at=dt.datetime.fromisoformat(str(requested)),
-        status=status,  # type: ignore[arg-type]  # written from the Literal
-        attempts=int(attempts) if isinstance(attempts, int) else 0,
-        last_error=error if isinstance(error, str) else None,
-        updated_at=parse_iso(updated if isinstance(updated, str) else None),
-        next_attempt_at=parse_iso(due if isinstance(due, str) else None),
+        callback_id=m["callback_id"], call_id=m["call_id"], caller=m["caller"], queue=m["queue"],
+        language=m["language"], asterisk_language=m["asterisk_language"], hotline=m["hotline"],
+        requested_at=m["requested_at"], status=m["status"], attempts=m["attempts"], last_error=m["last_error"],
+        updated_at=m["updated_at"], next_attempt_at=m["next_attempt_at"],
     )
 
 
-_Item = CallStarted | CallEnded | _HangupCause | asyncio.Future[None]
+def _end_columns(end: CallEnded, started_at: dt.datetime, time: Callable[[dt.datetime | None], Any]) -> dict[str, Any]:
+    """The calls columns a call's end sets (in the driver's form), its duration computed here
+    (the call started in the same batch), to the millisecond as `duration_ms` does in SQL."""
+    millisecond = dt.timedelta(milliseconds=1)
+    return {
+        "ended_at": time(end.ended_at), "duration_ms": (_whole_ms(end.ended_at) - _whole_ms(started_at)) // millisecond,
+        "disposition": end.disposition.value, "detail": end.detail, "language": end.language,
+        "notice_played_at": time(end.notice_played_at), "recording_started_at": time(end.recording_started_at),
+        "recording_file": end.recording_file, "hung_up_by": end.hung_up_by,
+    }
 
 
-class StoreError(Exception):
-    """Records could not be written."""
+def _whole_ms(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _started_within(since: dt.datetime | None, until: dt.datetime | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(calls.c.started_at >= since)
+    if until is not None:
+        conditions.append(calls.c.started_at < until)
+    return conditions
+
+
+class _Bulk:
+    """A statement compiled once for the dialect, run as a DBAPI executemany on plain tuples.
+    SQLAlchemy's per-row parameter handling costs more than SQLite's own insert, so the
+    writer's hot statements take rows whose values are already in the driver's form."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=list(keys)))
+        assert compiled.positiontup is not None, "a positional paramstyle (qmark, numeric_dollar)"
+        self.sql = str(compiled)
+        names = list(compiled.positiontup)
+        self._row = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+
+    async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        await conn.exec_driver_sql(self.sql, [self._row(row) for row in rows])
+
+
+_START_KEYS = ("call_id", "uniqueid", "channel", "dialed", "caller", "hotline", "language", "menu_version",
+               "config_version", "started_at", "caller_key")
+
+
+class _Statements:
+    """The writer's statements for one dialect, built once."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        name = dialect.name
+        self.time = UtcTime().bind_processor(dialect)  # a datetime as the driver takes it
+        self.start = _Bulk(insert_ignoring(name, calls, "call_id"), dialect, _START_KEYS)
+        # A start and its end in one batch; a row already there (a replay) gets the end columns.
+        self.whole = _Bulk(insert_replacing(name, calls, "call_id", only=_END_COLUMNS), dialect,
+                           _START_KEYS + _END_COLUMNS)
+        ended = bindparam("b_ended_at", type_=UtcTime())
+        self.end = _Bulk(update(calls).where(calls.c.call_id == bindparam("b_call_id")).values(
+            ended_at=ended, duration_ms=duration_ms(ended, calls.c.started_at),
+            disposition=bindparam("b_disposition"), detail=bindparam("b_detail"),
+            language=bindparam("b_language"), notice_played_at=bindparam("b_notice", type_=UtcTime()),
+            recording_started_at=bindparam("b_recording", type_=UtcTime()),
+            recording_file=bindparam("b_recording_file"), hung_up_by=bindparam("b_hung_up_by"),
+        ), dialect, ())
+        self.event = _Bulk(insert_replacing(name, call_events, "call_id", "seq"), dialect,
+                           [c.name for c in call_events.c])
+        self.leg = _Bulk(insert_replacing(name, queue_legs, "call_id", "seq"), dialect, [c.name for c in queue_legs.c])
+        self.cause = update(calls).where(calls.c.uniqueid == bindparam("b_uniqueid")).values(
+            hangup_cause=bindparam("b_cause"), hangup_cause_txt=bindparam("b_text"))
+        self.ami = update(calls).where(calls.c.uniqueid == bindparam("b_uniqueid")).values(
+            agent_answered_at=func.coalesce(calls.c.agent_answered_at, bindparam("b_answered", type_=UtcTime())),
+            bridged_at=func.coalesce(calls.c.bridged_at, bindparam("b_bridged", type_=UtcTime())),
+            hold_seconds=func.coalesce(bindparam("b_hold", type_=calls.c.hold_seconds.type), calls.c.hold_seconds),
+        )
+        self.agent = insert_ignoring(name, agent_events, "agent_id", "at", "presence")
+        # The first answered leg takes AMI's answer time: run after either side is written.
+        first = queue_legs.alias("first")
+        first_answered = select(func.min(first.c.seq)).where(
+            first.c.call_id == queue_legs.c.call_id, first.c.outcome == "answered").scalar_subquery()
+        ami_answer = select(calls.c.agent_answered_at).where(
+            calls.c.call_id == queue_legs.c.call_id).scalar_subquery()
+        sync = update(queue_legs).values(answered_at=ami_answer).where(
+            queue_legs.c.outcome == "answered", queue_legs.c.seq == first_answered, ami_answer.is_not(None))
+        self.sync_by_call = sync.where(queue_legs.c.call_id == bindparam("b_call_id"))
+        self.sync_by_uniqueid = sync.where(queue_legs.c.call_id.in_(
+            select(calls.c.call_id).where(calls.c.uniqueid == bindparam("b_uniqueid")).scalar_subquery()))
 
 
 class CallStore:
-    def __init__(self, db: aiosqlite.Connection, policy: Policy, salt: str) -> None:
-        self._db = db
+    def __init__(
+        self, engine: AsyncEngine, policy: Policy, salt: str, *, spool_dir: Path, name: str, target: str,
+        retry_min: float = 0.5, retry_max: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.target = target  # for log lines: the file, or the URL without its password
         self._policy = policy
         self._salt = salt
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._failure: BaseException | None = None
-        # One connection: a callback write must not land inside (or be rolled back with) a batch.
-        self._lock = asyncio.Lock()
-        self._writer = asyncio.create_task(self._write_loop(), name="call-record-writer")
+        self._statements = _Statements(engine.dialect)
+        self._spool_dir = spool_dir
+        self._spool_prefix = f"{name}-spool"
+        self._rejected = spool_dir / f"{name}-rejected.jsonl"
+        self._retry_min = retry_min
+        self._retry_max = retry_max
+        self._delay = retry_min
+        self._items: collections.deque[Write | _Marker] = collections.deque()
+        self._wake = asyncio.Event()
+        self._inflight: list[Write] = []  # taken off the queue, neither committed nor spooled
+        self._spool: SpoolFile | None = None  # ours: written while the database was unavailable
+        self._claimed: list[SpoolFile] = []  # left by stores that died or closed in an outage
+        self._held: list[Write] = []  # neither the database nor the spool could take them
+        self._schema_ready = False
+        self._failing = False
+        self._retry_at = 0.0
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, privacy_policy: Policy = "mask", salt: str = "") -> CallStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await migrate(db)
-        return cls(db, privacy_policy, salt)
+    async def open(
+        cls, target: Target, *, privacy_policy: Policy = "mask", salt: str = "", spool_dir: Path | None = None,
+        retry_min: float = 0.5, retry_max: float = 30.0, busy_timeout: float = 5.0,
+    ) -> CallStore:
+        """A SQLite file (a Path or a plain path) or a `postgresql://` URL. The spool goes beside
+        the SQLite file, or into `spool_dir` (for PostgreSQL: `var/` unless given). Failed writes
+        are retried after `retry_min` seconds, doubling up to `retry_max`; SQLite waits up to
+        `busy_timeout` seconds for a lock another connection holds.
+
+        An unreachable PostgreSQL server does not stop the start: records are spooled until it
+        answers, and reads raise StoreUnavailable meanwhile. A SQLite file that cannot be opened
+        (or a schema newer than this program) raises."""
+        path = sqlite_file(target)
+        name = path.name if path is not None else "records"
+        directory = spool_dir or (path.parent if path is not None else Path("var"))
+        store = cls(open_engine(target, busy_timeout=busy_timeout), privacy_policy, salt, spool_dir=directory,
+                    name=name, target=describe(target), retry_min=retry_min, retry_max=retry_max)
+        try:
+            await store._migrate()
+        except Exception as exc:
+            if path is not None or not unavailable(exc):
+                await store.engine.dispose()
+                if isinstance(exc, SchemaError):
+                    raise StoreError(str(exc)) from exc
+                raise
+            store._fail(exc)
+        store._claimed = [claimed for found in spool_files(directory, store._spool_prefix)
+                          if (claimed := SpoolFile.claim(found)) is not None]
+        if store._claimed and not store._failing:
+            await store._recover()
+        store._writer = asyncio.create_task(store._write_loop(), name="call-record-writer")
+        return store
+
+    async def _migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            await migrate(conn)
+        self._schema_ready = True
 
     # --- writes: enqueue and return at once -------------------------------------------
 
     def call_started(self, call: CallStarted) -> None:
-        self._queue.put_nowait(call)
+        masked = replace(call, caller=mask_caller(call.caller, self._policy, self._salt))
+        self._put(Started(masked, caller_key(call.caller, self._salt)))
 
     def call_ended(self, call: CallEnded) -> None:
-        self._queue.put_nowait(call)
+        self._put(call)
 
     def set_hangup_cause(self, uniqueid: str, cause: int, cause_txt: str) -> None:
-        self._queue.put_nowait(_HangupCause(uniqueid, cause, cause_txt))
+        self._put(HangupCause(uniqueid, cause, cause_txt))
+
+    def set_ami_times(
+        self, uniqueid: str, *, agent_answered_at: dt.datetime | None = None, bridged_at: dt.datetime | None = None,
+        hold_seconds: float | None = None,
+    ) -> None:
+        """What AMI saw of the call on channel `uniqueid`: the first answer and bridge are
+        kept, `hold_seconds` is the call's hold total so far (it replaces the stored one)."""
+        self._put(AmiTimes(uniqueid, agent_answered_at, bridged_at, hold_seconds))
+
+    def agent_event(self, event: AgentEvent) -> None:
+        self._put(event)
+
+    def _put(self, item: Write | _Marker) -> None:
+        self._items.append(item)
+        self._wake.set()
 
     async def flush(self) -> None:
-        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(marker)
-        if self._writer.done():
-            raise StoreError("the call-record writer has stopped") from self._failure
-        await marker
+        """Wait until everything enqueued so far is in the database. StoreUnavailable: it is
+        not (the database is down); it is spooled and will be written when it answers."""
+        if self._writer is None or self._writer.done():
+            raise StoreError("the call-record writer has stopped")
+        marker = _Marker(asyncio.get_running_loop().create_future())
+        self._put(marker)
+        await marker.future
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
+        """Flush for up to `timeout` seconds; spool whatever is still not written, then close."""
         try:
-            await self.flush()
+            await asyncio.wait_for(self.flush(), timeout)
+        except (StoreError, TimeoutError) as exc:
+            log.warning("closing the call-record store %s with records not written (%s): they stay in the spool "
+                        "and are written at the next start", self.target, exc or "timed out")
         finally:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
-            await self._db.close()
+            if self._writer is not None:
+                self._writer.cancel()
+                await asyncio.gather(self._writer, return_exceptions=True)
+            left = self._inflight + [item for item in self._items if not isinstance(item, _Marker)]
+            self._inflight = []
+            self._items.clear()
+            if left:
+                self._keep(left)
+            if self._held:
+                log.error("%d call records are lost: neither %s nor the spool in %s could take them",
+                          len(self._held), self.target, self._spool_dir)
+            for spool in (self._spool, *self._claimed):
+                if spool is not None:
+                    spool.release()
+            await self.engine.dispose()
+
+    # --- the writer -----------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < _BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            markers = [item for item in batch if isinstance(item, asyncio.Future)]
-            records = [item for item in batch if not isinstance(item, asyncio.Future)]
-            error: BaseException | None = None
-            for attempt in (1, 2):
-                async with self._lock:
-                    try:
-                        await self._write(records)
-                        error = None
-                        break
-                    except Exception as exc:  # a locked or full disk: retry once, then report
-                        error = exc
-                        log.error("writing %d call records failed (attempt %d): %s", len(records), attempt, exc)
-                        await self._db.rollback()
-            for marker in markers:
-                if marker.done():
-                    continue
-                if error is None:
-                    marker.set_result(None)
+            if not self._items:
+                self._wake.clear()
+                if self._offline():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), max(self._retry_at - loop.time(), 0.0))
                 else:
-                    marker.set_exception(StoreError(f"call records were not written: {error}"))
+                    await self._wake.wait()
+            batch: list[Write] = []
+            markers: list[_Marker] = []
+            while self._items and len(batch) < _BATCH:
+                item = self._items.popleft()
+                if isinstance(item, _Marker):
+                    markers.append(item)
+                else:
+                    batch.append(item)
+            problem: StoreError | None = None
+            if self._offline():
+                if batch:
+                    self._keep(batch)
+                if markers or loop.time() >= self._retry_at:
+                    await self._recover()
+                if self._offline():
+                    problem = StoreUnavailable(f"the call-record store {self.target} is unavailable; records are "
+                                               f"kept in {self._spool_dir} and written when it answers")
+            elif batch:
+                self._inflight = batch
+                problem = await self._write_or_keep(batch)
+                self._inflight = []
+            for marker in markers:
+                if not marker.future.done():
+                    if problem is None:
+                        marker.future.set_result(None)
+                    else:
+                        marker.future.set_exception(problem)
 
-    async def _write(self, records: Sequence[CallStarted | CallEnded | _HangupCause]) -> None:
-        for item in records:
-            if isinstance(item, CallStarted):
-                await self._db.execute(
-                    "INSERT OR IGNORE INTO calls (call_id, uniqueid, channel, dialed, caller, hotline, language,"
-                    " menu_version, config_version, started_at, caller_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        item.call_id, item.uniqueid, item.channel, item.dialed,
-                        mask_caller(item.caller, self._policy, self._salt), item.hotline, item.language,
-                        item.menu_version, item.config_version, iso_utc(item.started_at),
-                        caller_key(item.caller, self._salt),
-                    ),
-                )
-            elif isinstance(item, CallEnded):
-                await self._db.execute(
-                    "UPDATE calls SET ended_at=?, duration_ms=CAST(ROUND((julianday(?) - julianday(started_at))"
-                    " * 86400000) AS INTEGER), disposition=?, detail=?, language=?, notice_played_at=?,"
-                    " recording_started_at=?, recording_file=?, hung_up_by=? WHERE call_id=?",
-                    (
-                        iso_utc(item.ended_at), iso_utc(item.ended_at), item.disposition.value, item.detail,
-                        item.language, iso_utc(item.notice_played_at), iso_utc(item.recording_started_at),
-                        item.recording_file, item.hung_up_by, item.call_id,
-                    ),
-                )
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO call_events (call_id, seq, at, kind, node, value) VALUES (?,?,?,?,?,?)",
-                    [
-                        (item.call_id, seq, iso_utc(event.at), event.kind.value, event.node, event.value)
-                        for seq, event in enumerate(item.events)
-                    ],
-                )
-                await self._db.executemany(
-                    f"INSERT OR REPLACE INTO queue_legs (call_id, seq, {_LEG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [_leg_row(item.call_id, seq, leg) for seq, leg in enumerate(item.queue_legs)],
-                )
+    def _offline(self) -> bool:
+        return self._failing or self._spool is not None or bool(self._claimed) or bool(self._held)
+
+    async def _write_or_keep(self, batch: Sequence[Write]) -> StoreError | None:
+        try:
+            return await self._write_checked(batch)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            self._keep(batch)
+            self._fail(exc)
+            return StoreUnavailable(f"the call-record store {self.target} is unavailable: {exc}")
+
+    async def _write_checked(self, batch: Sequence[Write]) -> StoreError | None:
+        """Write the batch; if the database refuses it for its content, write the records one
+        by one and set aside the refused ones. Raises only when the database is unavailable."""
+        try:
+            await self._write(batch)
+            return None
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            first = exc
+        log.error("a batch of %d call records was refused (%s); writing them one by one", len(batch), first)
+        refused = 0
+        for write in batch:
+            try:
+                await self._write((write,))
+            except Exception as exc:
+                if unavailable(exc):
+                    raise
+                refused += 1
+                log.error("call record set aside in %s: %s: %s", self._rejected, type(write).__name__, exc)
+                self._rejected.parent.mkdir(parents=True, exist_ok=True)
+                with open(self._rejected, "ab") as out:
+                    out.write(encode(write))
+        return StoreError(f"{refused} call records were refused (see {self._rejected})") if refused else None
+
+    def _keep(self, writes: Sequence[Write]) -> None:
+        """Spool records the database cannot take now. If the spool cannot be written either
+        (a full disk), hold them in memory, after which later records queue up there too."""
+        if not self._held:
+            try:
+                if self._spool is None:
+                    self._spool = SpoolFile.create(self._spool_dir, self._spool_prefix)
+                self._spool.append(writes)
+                return
+            except OSError as exc:
+                log.error("cannot spool call records to %s (%s): holding them in memory", self._spool_dir, exc)
+        self._held.extend(writes)
+
+    def _fail(self, exc: BaseException) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._failing:
+            log.error("call-record store %s unavailable: %s; records are spooled to %s and written when it answers",
+                      self.target, exc, self._spool_dir)
+            self._failing = True
+            self._delay = self._retry_min
+        self._retry_at = loop.time() + self._delay
+        self._delay = min(self._delay * 2, self._retry_max)
+
+    async def _recover(self) -> None:
+        """Replay every pending spool (oldest first), then what is held in memory; when all
+        of it is in the database, the store is online again."""
+        replayed = 0
+        try:
+            if not self._schema_ready:
+                await self._migrate()
+            for spool in [*self._claimed, *([self._spool] if self._spool is not None else [])]:
+                for batch, offset in spool.batches(_BATCH):
+                    if batch:
+                        await self._write_checked(batch)
+                    spool.mark_replayed(offset)
+                    replayed += len(batch)
+                spool.remove()
+                if spool is self._spool:
+                    self._spool = None
+                else:
+                    self._claimed.remove(spool)
+            while self._held:
+                batch = self._held[:_BATCH]
+                await self._write_checked(batch)
+                del self._held[:len(batch)]
+                replayed += len(batch)
+        except Exception as exc:
+            if not unavailable(exc):
+                log.exception("replaying spooled call records failed; retrying later")
+            self._fail(exc)
+            return
+        if self._failing or replayed:
+            log.warning("call-record store %s answers again: %d spooled records written", self.target, replayed)
+        self._failing = False
+        self._delay = self._retry_min
+
+    async def _write(self, writes: Iterable[Write]) -> None:
+        s = self._statements
+        time = s.time
+        starts: dict[str, tuple[dict[str, Any], dt.datetime]] = {}
+        whole: list[dict[str, Any]] = []  # started and ended in this batch: one row, no UPDATE
+        ends: list[CallEnded] = []  # their legs and events, and the ends of calls started earlier
+        updates: list[dict[str, Any]] = []
+        causes: list[dict[str, Any]] = []
+        ami: list[dict[str, Any]] = []
+        presence: list[dict[str, Any]] = []
+        for write in writes:
+            if isinstance(write, Started):
+                c = write.call
+                starts[c.call_id] = ({
+                    "call_id": c.call_id, "uniqueid": c.uniqueid, "channel": c.channel, "dialed": c.dialed,
+                    "caller": c.caller, "hotline": c.hotline, "language": c.language, "menu_version": c.menu_version,
+                    "config_version": c.config_version, "started_at": time(c.started_at),
+                    "caller_key": write.caller_key,
+                }, c.started_at)
+            elif isinstance(write, CallEnded):
+                ends.append(write)
+                start = starts.pop(write.call_id, None)
+                if start is not None:
+                    whole.append(start[0] | _end_columns(write, start[1], time))
+                else:
+                    e = write
+                    updates.append({
+                        "b_call_id": e.call_id, "b_ended_at": time(e.ended_at), "b_disposition": e.disposition.value,
+                        "b_detail": e.detail, "b_language": e.language, "b_notice": time(e.notice_played_at),
+                        "b_recording": time(e.recording_started_at), "b_recording_file": e.recording_file,
+                        "b_hung_up_by": e.hung_up_by,
+                    })
+            elif isinstance(write, HangupCause):
+                causes.append({"b_uniqueid": write.uniqueid, "b_cause": write.cause, "b_text": write.text})
+            elif isinstance(write, AmiTimes):
+                ami.append({"b_uniqueid": write.uniqueid, "b_answered": write.agent_answered_at,
+                            "b_bridged": write.bridged_at, "b_hold": write.hold_seconds})
             else:
-                await self._db.execute(
-                    "UPDATE calls SET hangup_cause=?, hangup_cause_txt=? WHERE uniqueid=?",
-                    (item.cause, item.text, item.uniqueid),
-                )
-        await self._db.commit()
+                presence.append({"agent_id": write.agent_id, "at": write.at, "presence": write.presence})
+        async with self.engine.begin() as conn:
+            if whole:
+                await s.whole.run(conn, whole)
+            if starts:
+                await s.start.run(conn, [row for row, _ in starts.values()])
+            if updates:
+                await s.end.run(conn, updates)
+            if ends:
+                await self._write_paths(conn, ends)
+            if causes:
+                await conn.execute(s.cause, causes)
+            if ami:
+                await conn.execute(s.ami, ami)
+                answered = [{"b_uniqueid": a["b_uniqueid"]} for a in ami if a["b_answered"] is not None]
+                if answered:
+                    await conn.execute(s.sync_by_uniqueid, answered)
+            if presence:
+                await conn.execute(s.agent, presence)
+
+    async def _write_paths(self, conn: AsyncConnection, ends: Sequence[CallEnded]) -> None:
+        """The ended calls' events and queue legs (replacing any written before)."""
+        s = self._statements
+        time = s.time
+        events = [{"call_id": e.call_id, "seq": seq, "at": time(ev.at), "kind": ev.kind.value, "node": ev.node,
+                   "value": ev.value} for e in ends for seq, ev in enumerate(e.events)]
+        if events:
+            await s.event.run(conn, events)
+        legs = [{"call_id": e.call_id, "seq": seq, "queue": leg.queue, "enqueued_at": time(leg.enqueued_at),
+                 "left_at": time(leg.left_at), "outcome": leg.outcome, "answered_at": time(leg.answered_at),
+                 "agent_id": leg.agent_id, "talk_seconds": leg.talk_seconds, "offers": leg.offers,
+                 "overflow": leg.overflow, "first_estimate": leg.first_estimate, "priority": leg.priority,
+                 "ended_by": leg.ended_by, "wrap_seconds": leg.wrap_seconds}
+                for e in ends for seq, leg in enumerate(e.queue_legs)]
+        if legs:
+            await s.leg.run(conn, legs)
+            answered = {e.call_id for e in ends if any(leg.outcome == "answered" for leg in e.queue_legs)}
+            if answered:
+                await conn.execute(s.sync_by_call, [{"b_call_id": call_id} for call_id in sorted(answered)])
+
+    # --- direct access (callbacks, reads): raise StoreUnavailable when the database is down ---
+
+    @contextlib.asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            if unavailable(exc):
+                raise StoreUnavailable(f"the call-record store {self.target} is unavailable: {exc}") from exc
+            raise
 
     # --- callback requests: written at once (the caller is told it is stored) ------------
 
     async def add_callback(self, request: CallbackRequest) -> bool:
         """Store a pending request; False if one with that id exists already (unchanged)."""
-        async with self._lock:
-            cursor = await self._db.execute(
-                f"INSERT OR IGNORE INTO callbacks ({_CALLBACK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    request.callback_id, request.call_id, request.caller, request.queue, request.language,
-                    request.asterisk_language, request.hotline, request.status, request.attempts,
-                    request.last_error, iso_utc(request.requested_at), iso_utc(request.updated_at or request.requested_at),
-                    iso_utc(request.next_attempt_at or request.requested_at),
-                ),
-            )
-            await self._db.commit()
-            return cursor.rowcount == 1
+        values = {
+            "callback_id": request.callback_id, "call_id": request.call_id, "caller": request.caller,
+            "queue": request.queue, "language": request.language, "asterisk_language": request.asterisk_language,
+            "hotline": request.hotline, "status": request.status, "attempts": request.attempts,
+            "last_error": request.last_error, "requested_at": request.requested_at,
+            "updated_at": request.updated_at or request.requested_at,
+            "next_attempt_at": request.next_attempt_at or request.requested_at,
+        }
+        async with self._begin() as conn:
+            result = await conn.execute(insert_ignoring(conn.dialect.name, callbacks, "callback_id").values(values))
+            return result.rowcount == 1
 
     async def due_callbacks(self, now: dt.datetime) -> list[CallbackRequest]:
         """Pending requests that may be offered at `now`, oldest request first."""
-        cursor = await self._db.execute(
-            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?"
-            " ORDER BY requested_at, callback_id",
-            (iso_utc(now),),
-        )
-        return [_callback(r) for r in await cursor.fetchall()]
+        async with self._begin() as conn:
+            result = await conn.execute(
+                select(callbacks).where(callbacks.c.status == "pending", callbacks.c.next_attempt_at <= now)
+                .order_by(callbacks.c.requested_at, callbacks.c.callback_id))
+            return [_callback(r._mapping) for r in result]
 
     async def claim_callback(self, callback_id: str, now: dt.datetime) -> CallbackRequest | None:
         """Atomically pending -> dialing, attempts + 1; None if it is not pending (any more)."""
-        async with self._lock:
-            cursor = await self._db.execute(
-                "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1, updated_at = ?"
-                " WHERE callback_id = ? AND status = 'pending'",
-                (iso_utc(now), callback_id),
-            )
-            await self._db.commit()
-        if cursor.rowcount != 1:
+        async with self._begin() as conn:
+            result = await conn.execute(
+                update(callbacks).where(callbacks.c.callback_id == callback_id, callbacks.c.status == "pending")
+                .values(status="dialing", attempts=callbacks.c.attempts + 1, updated_at=now))
+        if result.rowcount != 1:
             return None
         return await self.get_callback(callback_id)
 
@@ -441,84 +657,128 @@ class CallStore:
     ) -> CallbackStatus | None:
         """A dialing request's attempt ended: `done`; or, failed, back to `pending` (not before
         `retry_at`) until `max_attempts` attempts, then `failed`. Returns the new status."""
-        async with self._lock:
-            cursor = await self._db.execute(
-                "SELECT attempts FROM callbacks WHERE callback_id = ? AND status = 'dialing'", (callback_id,))
-            row = await cursor.fetchone()
-            if row is None:
-                return None
-            status: CallbackStatus = "done" if ok else ("failed" if int(row[0]) >= max_attempts else "pending")
-            await self._db.execute(
-                "UPDATE callbacks SET status = ?, last_error = COALESCE(?, last_error), updated_at = ?,"
-                " next_attempt_at = ? WHERE callback_id = ?",
-                (status, error, iso_utc(now), iso_utc(retry_at or now), callback_id),
-            )
-            await self._db.commit()
-            return status
+        # One statement: a read-then-write transaction could lose a race on SQLite (BUSY_SNAPSHOT).
+        status = literal("done") if ok else case((callbacks.c.attempts >= max_attempts, "failed"), else_="pending")
+        async with self._begin() as conn:
+            result = await conn.execute(
+                update(callbacks).where(callbacks.c.callback_id == callback_id, callbacks.c.status == "dialing")
+                .values(status=status, last_error=func.coalesce(literal(error), callbacks.c.last_error),
+                        updated_at=now, next_attempt_at=retry_at or now)
+                .returning(callbacks.c.status))
+            row = result.first()
+        return None if row is None else row[0]
 
     async def recover_callbacks(self, now: dt.datetime) -> int:
         """Requests a crash left `dialing` go back to `pending` (run at start-up)."""
-        async with self._lock:
-            cursor = await self._db.execute(
-                "UPDATE callbacks SET status = 'pending', updated_at = ?,"
-                " last_error = 'controller stopped while dialing' WHERE status = 'dialing'",
-                (iso_utc(now),),
-            )
-            await self._db.commit()
-            return cursor.rowcount
+        async with self._begin() as conn:
+            result = await conn.execute(
+                update(callbacks).where(callbacks.c.status == "dialing")
+                .values(status="pending", updated_at=now, last_error="controller stopped while dialing"))
+            return result.rowcount
 
     async def get_callback(self, callback_id: str) -> CallbackRequest | None:
-        cursor = await self._db.execute(
-            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE callback_id = ?", (callback_id,))
-        row = await cursor.fetchone()
-        return None if row is None else _callback(row)
+        async with self._begin() as conn:
+            row = (await conn.execute(select(callbacks).where(callbacks.c.callback_id == callback_id))).first()
+        return None if row is None else _callback(row._mapping)
 
     async def callbacks(self) -> list[CallbackRequest]:
         """Every request, oldest first (tests, reports)."""
-        cursor = await self._db.execute(
-            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks ORDER BY requested_at, callback_id")
-        return [_callback(r) for r in await cursor.fetchall()]
+        async with self._begin() as conn:
+            result = await conn.execute(select(callbacks).order_by(callbacks.c.requested_at, callbacks.c.callback_id))
+            return [_callback(r._mapping) for r in result]
 
     # --- start-up and reads ----------------------------------------------------------
 
     async def recover_interrupted(self, now: dt.datetime) -> int:
         """Close rows a crash left open; run once at start-up, before calls arrive."""
-        cursor = await self._db.execute(
-            "UPDATE calls SET ended_at=?, disposition=?, detail='controller stopped during the call',"
-            " duration_ms=CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)"
-            " WHERE disposition IS NULL",
-            (iso_utc(now), Disposition.INTERRUPTED.value, iso_utc(now)),
-        )
-        await self._db.commit()
-        return cursor.rowcount
+        at = literal(now, UtcTime())
+        async with self._begin() as conn:
+            result = await conn.execute(
+                update(calls).where(calls.c.disposition.is_(None)).values(
+                    ended_at=at, disposition=Disposition.INTERRUPTED.value,
+                    detail="controller stopped during the call", duration_ms=duration_ms(at, calls.c.started_at)))
+            return result.rowcount
 
     async def get_call(self, call_id: str) -> CallRow | None:
-        async for row in self._rows("WHERE call_id = ?", (call_id,)):
-            return row
-        return None
+        async with self._begin() as conn:
+            found = await self._calls(conn, calls.c.call_id == call_id, limit=None)
+        return found[0] if found else None
 
     async def caller_key_of(self, call_id: str) -> str | None:
         """The call's caller key (see `caller_key`); None for an unknown call or a withheld number."""
-        cursor = await self._db.execute("SELECT caller_key FROM calls WHERE call_id = ?", (call_id,))
-        row = await cursor.fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+        async with self._begin() as conn:
+            key = (await conn.execute(select(calls.c.caller_key).where(calls.c.call_id == call_id))).scalar()
+        return None if key is None else str(key)
 
     async def iter_calls(
-        self, since: dt.datetime | None = None, until: dt.datetime | None = None, hotline: str | None = None
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, hotline: str | None = None,
+        *, events: bool = True,
     ) -> AsyncIterator[CallRow]:
-        clauses, args = [], []
-        if since is not None:
-            clauses.append("started_at >= ?")
-            args.append(iso_utc(since))
-        if until is not None:
-            clauses.append("started_at < ?")
-            args.append(iso_utc(until))
+        """Calls that started in [since, until) on `hotline` (the dialed number), by start time.
+
+        Streams: 2,000 calls per query, with their events and legs fetched for the whole batch,
+        so memory stays flat however many calls there are. `events=False` leaves each row's
+        events out (an export of call rows needs none: a third of the work)."""
+        conditions = _started_within(since, until)
         if hotline is not None:
-            clauses.append("dialed = ?")
-            args.append(hotline)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        async for row in self._rows(where + " ORDER BY started_at, call_id", tuple(args)):
-            yield row
+            conditions.append(calls.c.dialed == hotline)
+        after: CallRow | None = None
+        while True:
+            rows = await self._batch(conditions, after, events)
+            for row in rows:
+                yield row
+            if len(rows) < _READ_BATCH:
+                return
+            after = rows[-1]
+
+    async def _batch(self, conditions: Sequence[ColumnElement[bool]], after: CallRow | None,
+                     events: bool) -> list[CallRow]:
+        """The next _READ_BATCH calls after `after` (in start order) that meet `conditions`."""
+        where = list(conditions)
+        if after is not None:
+            where.append(tuple_(calls.c.started_at, calls.c.call_id)
+                         > tuple_(literal(after.started_at, UtcTime()), literal(after.call_id)))
+        async with self._begin() as conn:
+            return await self._calls(conn, *where, limit=_READ_BATCH, events=events)
+
+    async def _calls(
+        self, conn: AsyncConnection, *where: ColumnElement[bool], limit: int | None, events: bool = True,
+    ) -> list[CallRow]:
+        query = select(*_CALL_COLUMNS).where(*where).order_by(calls.c.started_at, calls.c.call_id)
+        rows = (await conn.execute(query if limit is None else query.limit(limit))).all()
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        paths: dict[str, list[PathEvent]] = collections.defaultdict(list)
+        if events:
+            result = await conn.execute(_EVENTS_OF, {"ids": ids})
+            kinds = _EVENT_KINDS
+            for call_id, at, kind, node, value in result.all():
+                paths[call_id].append(PathEvent(at, kinds[kind], node, value))
+        legs: dict[str, list[QueueLeg]] = collections.defaultdict(list)
+        for leg in (await conn.execute(_LEGS_OF, {"ids": ids})).all():
+            legs[leg[0]].append(QueueLeg(*leg[2:]))  # the table's columns after the key are QueueLeg's fields
+        dispositions = _DISPOSITIONS
+        # Positional, in _CALL_COLUMNS order (= CallRow's): an export builds millions of these.
+        return [
+            CallRow(*r[:12], dispositions.get(r[12]), *r[13:20], tuple(paths.get(r[0], ())),  # type: ignore[call-arg]
+                    tuple(legs.get(r[0], ())), r[20], r[21], float(r[22]))
+            for r in rows
+        ]
+
+    async def agent_events(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[AgentEvent]:
+        """Presence changes in [since, until), oldest first (ties by agent)."""
+        conditions: list[ColumnElement[bool]] = []
+        if since is not None:
+            conditions.append(agent_events.c.at >= since)
+        if until is not None:
+            conditions.append(agent_events.c.at < until)
+        async with self._begin() as conn:
+            result = await conn.execute(
+                select(agent_events).where(*conditions).order_by(agent_events.c.at, agent_events.c.agent_id))
+            return [AgentEvent(r.agent_id, r.at, r.presence) for r in result]
 
     async def history(self, caller_number: str, since: dt.datetime | float) -> list[PastCall]:
         """The caller's calls that ended at or after `since` (a datetime, or epoch seconds), newest
@@ -530,70 +790,62 @@ class CallStore:
         if key is None:
             return []
         start = since if isinstance(since, dt.datetime) else dt.datetime.fromtimestamp(since, dt.timezone.utc)
-        cursor = await self._db.execute(
-            "SELECT c.ended_at,"
-            " (SELECT agent_id FROM queue_legs l WHERE l.call_id = c.call_id AND l.outcome = 'answered'"
-            "  ORDER BY l.seq DESC LIMIT 1),"
-            " (SELECT talk_seconds FROM queue_legs l WHERE l.call_id = c.call_id AND l.outcome = 'answered'"
-            "  ORDER BY l.seq DESC LIMIT 1)"
-            " FROM calls c WHERE c.caller_key = ? AND c.ended_at IS NOT NULL AND c.ended_at >= ?"
-            " ORDER BY c.ended_at DESC, c.call_id DESC",
-            (key, iso_utc(start)),
+        last = queue_legs.alias("last")
+
+        def of_last_answered(column: str) -> Any:
+            return (select(last.c[column]).where(last.c.call_id == calls.c.call_id, last.c.outcome == "answered")
+                    .order_by(desc(last.c.seq)).limit(1).scalar_subquery())
+
+        query = (
+            select(calls.c.ended_at, of_last_answered("agent_id"), of_last_answered("talk_seconds"))
+            .where(calls.c.caller_key == key, calls.c.ended_at.is_not(None), calls.c.ended_at >= start)
+            .order_by(desc(calls.c.ended_at), desc(calls.c.call_id))
         )
-        return [
-            PastCall(caller_number, dt.datetime.fromisoformat(ended).timestamp(), agent, float(talk or 0.0))
-            for ended, agent, talk in await cursor.fetchall()
-        ]
+        async with self._begin() as conn:
+            result = await conn.execute(query)
+            return [PastCall(caller_number, ended.timestamp(), agent, float(talk or 0.0))
+                    for ended, agent, talk in result]
+
+    async def count_calls(self, since: dt.datetime | None = None, until: dt.datetime | None = None) -> int:
+        """How many calls started in [since, until) (a progress bar's total)."""
+        async with self._begin() as conn:
+            return int((await conn.execute(
+                select(func.count()).select_from(calls).where(*_started_within(since, until)))).scalar_one())
+
+    async def caller_starts(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[CallerStart]:
+        """Every call started in [since, until) with its caller key, by start time (repeat calls)."""
+        async with self._begin() as conn:
+            result = await conn.execute(
+                select(calls.c.call_id, calls.c.dialed, calls.c.started_at, calls.c.caller_key)
+                .where(*_started_within(since, until)).order_by(calls.c.started_at, calls.c.call_id))
+            return [CallerStart(*row) for row in result.all()]
+
+    async def last_agent_events(self, before: dt.datetime) -> list[AgentEvent]:
+        """Each agent's last presence change before `before`: how the agent stood at that moment."""
+        latest = (select(agent_events.c.agent_id, func.max(agent_events.c.at).label("at"))
+                  .where(agent_events.c.at < before).group_by(agent_events.c.agent_id).subquery())
+        async with self._begin() as conn:
+            result = await conn.execute(
+                select(agent_events).join(latest, and_(agent_events.c.agent_id == latest.c.agent_id,
+                                                       agent_events.c.at == latest.c.at))
+                .order_by(agent_events.c.at, agent_events.c.agent_id, agent_events.c.presence))
+            return [AgentEvent(r.agent_id, r.at, r.presence) for r in result]
 
     async def disposition_counts(self) -> dict[str, int]:
-        cursor = await self._db.execute(
-            "SELECT COALESCE(disposition, 'open'), COUNT(*) FROM calls GROUP BY 1 ORDER BY 2 DESC"
-        )
-        return {str(name): int(count) for name, count in await cursor.fetchall()}
-
-    async def _rows(self, where: str, args: tuple[object, ...]) -> AsyncIterator[CallRow]:
-        cursor = await self._db.execute(
-            "SELECT call_id, uniqueid, channel, dialed, caller, hotline, language, menu_version, config_version,"
-            " started_at, ended_at, duration_ms, disposition, detail, notice_played_at, recording_started_at,"
-            " recording_file, hung_up_by, hangup_cause, hangup_cause_txt FROM calls " + where,
-            args,
-        )
-        for r in await cursor.fetchall():
-            events_cursor = await self._db.execute(
-                "SELECT at, kind, node, value FROM call_events WHERE call_id = ? ORDER BY seq", (r[0],)
-            )
-            events = tuple(
-                PathEvent(dt.datetime.fromisoformat(at), EventKind(kind), node, value)
-                for at, kind, node, value in await events_cursor.fetchall()
-            )
-            legs_cursor = await self._db.execute(
-                f"SELECT {_LEG_COLUMNS} FROM queue_legs WHERE call_id = ? ORDER BY seq", (r[0],)
-            )
-            legs = tuple(_leg(leg) for leg in await legs_cursor.fetchall())
-            yield CallRow(
-                call_id=r[0], uniqueid=r[1], channel=r[2], dialed=r[3], caller=r[4], hotline=r[5],
-                language=r[6], menu_version=r[7], config_version=r[8], started_at=dt.datetime.fromisoformat(r[9]),
-                ended_at=parse_iso(r[10]), duration_ms=r[11],
-                disposition=Disposition(r[12]) if r[12] is not None else None, detail=r[13],
-                notice_played_at=parse_iso(r[14]), recording_started_at=parse_iso(r[15]), recording_file=r[16],
-                hung_up_by=r[17], hangup_cause=r[18], hangup_cause_txt=r[19], events=events, queue_legs=legs,
-            )
+        label = func.coalesce(calls.c.disposition, "open").label("disposition")
+        count = func.count().label("calls")
+        async with self._begin() as conn:
+            result = await conn.execute(select(label, count).group_by(label).order_by(desc(count)))
+            return {str(name): int(n) for name, n in result}
 
 
-async def migrate(db: aiosqlite.Connection) -> int:
-    """Bring the schema to SCHEMA_VERSION step by step, recording each step; return the old version."""
-    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    cursor = await db.execute("SELECT version FROM schema_version")
-    row = await cursor.fetchone()
-    current = int(row[0]) if row else 0
-    if row is None:
-        await db.execute("INSERT INTO schema_version (version) VALUES (0)")
-    if current > SCHEMA_VERSION:
-        raise StoreError(f"call-record database is at schema {current}, newer than this program ({SCHEMA_VERSION})")
-    for version in range(current, SCHEMA_VERSION):
-        for statement in MIGRATIONS[version]:
-            await db.execute(statement)
-        await db.execute("UPDATE schema_version SET version = ?", (version + 1,))
-        await db.commit()
-    await db.commit()
-    return current
+    async def node_paths(self, call_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The menu nodes each call entered, in order (its NODE path events): the path an export
+        of call rows shows, at a fraction of the cost of reading every path event."""
+        paths: dict[str, list[str]] = collections.defaultdict(list)
+        async with self._begin() as conn:
+            for call_id, node in (await conn.execute(_NODES_OF, {"ids": list(call_ids)})).all():
+                paths[call_id].append(node)
+        return paths

@@ -1,4 +1,4 @@
-"""Callback requests in the call-record store: add, claim, finish, retry, recover."""
+"""Callback requests in the call-record store (SQLite and PostgreSQL): add, claim, finish, retry, recover."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def request(call_id: str, queue: str = "billing", when: dt.datetime = NOW) -> Ca
     return CallbackRequest(f"cb-{call_id}", call_id, "13700000001", queue, "en-US", "en", "4008001234", when)
 
 
-async def test_oldest_pending_of_a_queue_is_claimed_once_and_retried_until_failed(tmp_path: Path) -> None:
-    store = await CallStore.open(tmp_path / "calls.sqlite", privacy_policy="mask")
+async def test_oldest_pending_of_a_queue_is_claimed_once_and_retried_until_failed(target: Path | str) -> None:
+    store = await CallStore.open(target, privacy_policy="mask")
     try:
         assert await store.add_callback(request("b", when=at(2)))
         assert await store.add_callback(request("a", when=at(1)))

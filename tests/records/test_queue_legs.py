@@ -40,7 +40,7 @@ def answered(agent: str, talk: float, start: dt.datetime) -> QueueLeg:
 # --- queue legs ---------------------------------------------------------------------------------------
 
 
-async def test_call_overflowed_from_billing_then_answered_by_1003_round_trips(tmp_path: Path) -> None:
+async def test_call_overflowed_from_billing_then_answered_by_1003_round_trips(target: Path | str) -> None:
     billing = QueueLeg(
         queue="billing", enqueued_at=at(30), left_at=at(210), outcome="overflowed", offers=2,
         overflow="timeout", first_estimate=45.0, priority=10,
@@ -48,13 +48,14 @@ async def test_call_overflowed_from_billing_then_answered_by_1003_round_trips(tm
     general = QueueLeg(
         queue="general", enqueued_at=at(210), left_at=at(337.25), outcome="answered", answered_at=at(222.5),
         agent_id="1003", talk_seconds=114.75, offers=1, first_estimate=20.0, priority=10, ended_by="agent",
+        wrap_seconds=15.0,
     )
     events = (
         PathEvent(at(30), EventKind.ENQUEUED, "billing-queue", "billing priority=10 vip"),
         PathEvent(at(210), EventKind.OVERFLOW, "billing-queue", "timeout -> general"),
         PathEvent(at(222.5), EventKind.CONNECTED, "billing-queue", "1003"),
     )
-    store = await CallStore.open(tmp_path / "calls.sqlite", privacy_policy="mask", salt="s")
+    store = await CallStore.open(target, privacy_policy="mask", salt="s")
     try:
         store.call_started(started("c1"))
         store.call_ended(CallEnded("c1", at(337.25), Disposition.ANSWERED, "general: 1003", "zh-CN", at(2), at(8),
@@ -76,24 +77,28 @@ async def test_legs_are_indexed_by_queue_and_agent(tmp_path: Path) -> None:
     store = await CallStore.open(tmp_path / "calls.sqlite")
     await store.close()
     async with aiosqlite.connect(tmp_path / "calls.sqlite") as db:
-        cursor = await db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'queue_legs'")
-        indexes = {name: sql for name, sql in await cursor.fetchall()}
+
+        async def columns(index: str) -> list[str]:
+            cursor = await db.execute(f"PRAGMA index_info({index})")
+            return [name for _seqno, _cid, name in await cursor.fetchall()]
+
         cursor = await db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls'")
         call_indexes = {name for (name,) in await cursor.fetchall()}
-    assert "queue_legs(queue, enqueued_at)" in indexes["queue_legs_queue_enqueued"]
-    assert "queue_legs(agent_id)" in indexes["queue_legs_agent"]
+        assert await columns("queue_legs_queue_enqueued") == ["queue", "enqueued_at"]
+        assert await columns("queue_legs_agent") == ["agent_id"]
     assert "calls_caller_key" in call_indexes
 
 
-async def test_a_crash_still_closes_open_calls_as_interrupted(tmp_path: Path) -> None:
-    store = await CallStore.open(tmp_path / "calls.sqlite")
+async def test_a_crash_still_closes_open_calls_as_interrupted(target: Path | str) -> None:
+    store = await CallStore.open(target)
     store.call_started(started("open"))
     await store.close()  # the end never came: the controller stopped
-    store = await CallStore.open(tmp_path / "calls.sqlite")
+    store = await CallStore.open(target)
     try:
-        assert await store.recover_interrupted(at(60)) == 1
+        assert await store.recover_interrupted(at(60.25)) == 1
         row = await store.get_call("open")
         assert row is not None and row.disposition is Disposition.INTERRUPTED and row.queue_legs == ()
+        assert (row.ended_at, row.duration_ms) == (at(60.25), 60250)
     finally:
         await store.close()
 
@@ -148,8 +153,8 @@ async def test_migrating_a_v2_database_keeps_its_rows(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("policy", ["mask", "hash", "full"])
-async def test_history_finds_a_callers_past_calls_whatever_the_privacy_policy(tmp_path: Path, policy: Policy) -> None:
-    store = await CallStore.open(tmp_path / "calls.sqlite", privacy_policy=policy, salt="pepper")
+async def test_history_finds_a_callers_past_calls_whatever_the_privacy_policy(target: Path | str, policy: Policy) -> None:
+    store = await CallStore.open(target, privacy_policy=policy, salt="pepper")
     try:
         last_week, yesterday, long_ago = NOW - 7 * DAY, NOW - DAY, NOW - 40 * DAY
         store.call_started(started("week", "13800138000", last_week))
@@ -177,8 +182,8 @@ async def test_history_finds_a_callers_past_calls_whatever_the_privacy_policy(tm
         await store.close()
 
 
-async def test_history_of_a_masked_caller_found_by_number_not_by_mask(tmp_path: Path) -> None:
-    store = await CallStore.open(tmp_path / "calls.sqlite", privacy_policy="mask", salt="pepper")
+async def test_history_of_a_masked_caller_found_by_number_not_by_mask(target: Path | str) -> None:
+    store = await CallStore.open(target, privacy_policy="mask", salt="pepper")
     try:
         store.call_started(started("mine", "13800138000", NOW - DAY))
         store.call_ended(ended("mine", at(400, NOW - DAY), (answered("1003", 320, NOW - DAY),)))

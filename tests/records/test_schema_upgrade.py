@@ -1,0 +1,114 @@
+"""A v5 SQLite file (the last release before the metrics store) upgrades in place with its rows,
+and ends up with the same schema as a database created fresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import aiosqlite
+
+from ivr.records.model import Disposition, EventKind
+from ivr.records.schema import MIGRATIONS
+from ivr.records.store import SCHEMA_VERSION, CallStore
+from survey_engine.store import SurveyStore
+
+UTC = dt.timezone.utc
+
+
+async def v5_file(path: Path) -> None:
+    """What release v5 left behind: every step up to v5, one answered ACD call with a survey,
+    and a pending callback."""
+    async with aiosqlite.connect(path) as db:
+        await db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        await db.execute("INSERT INTO schema_version (version) VALUES (5)")
+        for step in MIGRATIONS[:5]:
+            for statement in step:
+                await db.execute(statement)
+        await db.execute(
+            "INSERT INTO calls (call_id, uniqueid, channel, dialed, caller, hotline, language, menu_version,"
+            " config_version, started_at, ended_at, duration_ms, disposition, detail, hung_up_by, hangup_cause,"
+            " hangup_cause_txt, caller_key) VALUES ('old', 'u-old', 'PJSIP/t', '4008001234', '*******8000',"
+            " '4008001234', 'zh-CN', '2026.1', 'cfg-old', '2026-03-01T09:00:00.000+00:00',"
+            " '2026-03-01T09:05:00.500+00:00', 300500, 'answered', 'billing: 1002', 'agent', 16, 'Normal Clearing',"
+            " 'key-old')")
+        await db.execute(
+            "INSERT INTO call_events (call_id, seq, at, kind, node, value)"
+            " VALUES ('old', 0, '2026-03-01T09:00:30.000+00:00', 'enqueued', 'billing-queue', 'billing priority=0')")
+        await db.execute(
+            "INSERT INTO queue_legs (call_id, seq, queue, enqueued_at, left_at, outcome, answered_at, agent_id,"
+            " talk_seconds, offers, priority, ended_by) VALUES ('old', 0, 'billing', '2026-03-01T09:00:30.000+00:00',"
+            " '2026-03-01T09:05:00.500+00:00', 'answered', '2026-03-01T09:00:50.000+00:00', '1002', 250.5, 1, 0,"
+            " 'agent')")
+        await db.execute(
+            "INSERT INTO callbacks (callback_id, call_id, caller, queue, language, asterisk_language, hotline,"
+            " requested_at, updated_at, next_attempt_at) VALUES ('cb-x', 'x', '13700000001', 'billing', 'en-US', 'en',"
+            " '4008001234', '2026-03-01T10:00:00.000+00:00', '2026-03-01T10:00:00.000+00:00',"
+            " '2026-03-01T10:00:00.000+00:00')")
+        await db.execute(
+            "INSERT INTO survey_responses (response_id, call_id, channel, survey, status, hotline, queue, agent,"
+            " language, menu_version, menu_path, hung_up_by, caller_key, offered_at) VALUES ('r-old', 'old', 'voice',"
+            " 'standard', 'completed', '4008001234', 'billing', '1002', 'zh-CN', '2026.1', 'billing-queue', 'agent',"
+            " 'key-old', '2026-03-01T09:05:01.000+00:00')")
+        await db.execute(
+            "INSERT INTO survey_answers (response_id, seq, question, kind, value, attempts, answered_at)"
+            " VALUES ('r-old', 0, 'speed', 'scale', 5, 1, '2026-03-01T09:05:04.000+00:00')")
+        await db.commit()
+
+
+async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "calls.sqlite"
+    await v5_file(path)
+    store = await CallStore.open(path)
+    surveys = SurveyStore(store.engine)
+    try:
+        row = await store.get_call("old")
+        assert row is not None
+        assert (row.disposition, row.duration_ms, row.hangup_cause, row.caller) == (
+            Disposition.ANSWERED, 300500, 16, "*******8000")
+        assert row.ended_at == dt.datetime(2026, 3, 1, 9, 5, 0, 500000, tzinfo=UTC)
+        assert [e.kind for e in row.events] == [EventKind.ENQUEUED]
+        (leg,) = row.queue_legs
+        assert (leg.agent_id, leg.talk_seconds, leg.wrap_seconds) == ("1002", 250.5, None)  # v6 column: unknown
+        assert (row.agent_answered_at, row.bridged_at, row.hold_seconds) == (None, None, 0.0)
+        assert [c.callback_id for c in await store.callbacks()] == ["cb-x"]
+        (response,) = await surveys.responses_for_call("old")
+        assert [(a.question, a.value) for a in response.answers] == [("speed", 5)]
+        assert await store.agent_events() == []
+    finally:
+        await store.close()
+    async with aiosqlite.connect(path) as db:
+        cursor = await db.execute("SELECT version FROM schema_version")
+        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(6,)]
+
+
+async def schema_of(path: Path) -> dict[str, object]:
+    """Each table's columns (name, type affinity, not null, default, key) and each index's columns.
+    A key column counts as not null either way (old releases left SQLite's NULL keys possible)."""
+    async with aiosqlite.connect(path) as db:
+        cursor = await db.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name")
+        schema: dict[str, object] = {}
+        for name, kind in await cursor.fetchall():
+            if kind == "table":
+                info = await (await db.execute(f"PRAGMA table_info({name})")).fetchall()
+                schema[name] = sorted(
+                    (col, "TEXT" if "CHAR" in ctype or ctype == "TEXT" else "REAL" if ctype in ("REAL", "FLOAT")
+                     else "INTEGER", notnull or pk, str(default).strip("'") if default is not None else None, pk)
+                    for _cid, col, ctype, notnull, default, pk in info)
+            elif not name.startswith("sqlite_autoindex"):
+                info = await (await db.execute(f"PRAGMA index_info({name})")).fetchall()
+                unique = (await (await db.execute(
+                    "SELECT sql LIKE 'CREATE UNIQUE%' FROM sqlite_master WHERE name = ?", (name,))).fetchone())
+                schema[name] = ([col for _seq, _cid, col in info], unique)
+        return schema
+
+
+async def test_a_fresh_database_gets_the_schema_an_upgraded_one_ends_with(tmp_path: Path) -> None:
+    old, fresh = tmp_path / "old.sqlite", tmp_path / "fresh.sqlite"
+    await v5_file(old)
+    for path in (old, fresh):
+        await (await CallStore.open(path)).close()
+    upgraded = await schema_of(old)
+    assert upgraded == await schema_of(fresh)
+    assert ("hold_seconds", "REAL", 1, "0", 0) in upgraded["calls"]  # type: ignore[operator]
+    assert upgraded["agent_events_at"] == (["at"], (0,))
