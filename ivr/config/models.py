@@ -58,6 +58,28 @@ class StoreSettings(Strict):
     url: str | None = None
 
 
+class MetricsSettings(Strict):
+    """How interval statistics are counted (`ivr export intervals`, `ivr report`)."""
+
+    interval_minutes: Literal[15, 30, 60] = 15  # the base interval; 30 min, hours and days roll up from it
+    service_level_seconds: int = Field(20, ge=1)  # T of "answered within T" and "abandoned within T"
+    service_level_target: float = Field(0.8, gt=0, lt=1)
+    short_abandon_seconds: int = Field(5, ge=0)  # an abandon before this wait is a short abandon
+    repeat_hours: int = Field(24, ge=1)  # a call from the same caller within this many hours is a repeat
+    wait_percentiles: tuple[int, ...] = (50, 90, 95)
+
+
+class StaffingSettings(Strict):
+    """Defaults of `ivr staffing` (each can be given on its command line)."""
+
+    model: Literal["erlang_c", "erlang_a"] = "erlang_a"
+    service_level_target: float = Field(0.8, gt=0, lt=1)
+    service_level_seconds: int = Field(20, ge=1)
+    asa_target_seconds: float | None = Field(None, gt=0)  # instead of the service level
+    max_occupancy: float = Field(0.85, gt=0, le=1)
+    shrinkage: float = Field(0.3, ge=0, lt=1)  # share of paid time agents are not available
+
+
 class PrivacySettings(Strict):
     # full: store as received; mask: keep the last 4 digits; hash: salted SHA-256.
     caller_number: Literal["full", "mask", "hash"] = "mask"
@@ -88,6 +110,8 @@ class ServerConfig(Strict):
     store: StoreSettings = StoreSettings()
     privacy: PrivacySettings = PrivacySettings()
     prompts: PromptSettings = PromptSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    staffing: StaffingSettings = StaffingSettings()
     pidfile: Path = Path("var/ivr.pid")
     # The admin interface of `ivr serve` (JSON lines over a Unix-domain socket, mode 0660):
     # `ivr agents` and `ivr queues` talk to it. Relative to the configuration directory.

@@ -1,0 +1,52 @@
+"""Intervals on the local clock of a time zone: 15/30/60 minutes from local midnight, or a
+local calendar day.
+
+Python compares and subtracts two datetimes of the same zone on their wall clocks, ignoring
+`fold`, so the repeated hour of a daylight-saving change would merge two intervals: keys,
+comparisons and durations use `utc()`; local datetimes are only shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+from ivr.metrics.model import DAY, Width
+
+
+def utc(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is dt.timezone.utc else at.astimezone(dt.timezone.utc)
+
+
+def seconds_between(start: dt.datetime, end: dt.datetime) -> float:
+    return (utc(end) - utc(start)).total_seconds()
+
+
+def interval_start(at: dt.datetime, zone: ZoneInfo, minutes: Width) -> dt.datetime:
+    """The start of the interval holding the instant `at`, in `zone`."""
+    local = at.astimezone(zone)
+    if minutes == DAY:
+        return dt.datetime.combine(local.date(), dt.time(0), tzinfo=zone)
+    since_midnight = local.hour * 60 + local.minute
+    floor = since_midnight - since_midnight % minutes
+    return local.replace(hour=floor // 60, minute=floor % 60, second=0, microsecond=0)
+
+
+def interval_end(start: dt.datetime, minutes: Width) -> dt.datetime:
+    """The end of the interval starting at `start` (an `interval_start` result): elapsed time
+    for minutes, the next local midnight for a day (23 or 25 hours on a change)."""
+    zone = start.tzinfo
+    assert isinstance(zone, ZoneInfo)
+    if minutes == DAY:
+        return dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    return (utc(start) + dt.timedelta(minutes=minutes)).astimezone(zone)
+
+
+def intervals(since: dt.datetime, until: dt.datetime, zone: ZoneInfo, minutes: Width) -> Iterator[
+        tuple[dt.datetime, dt.datetime]]:
+    """(start, end), local, of every interval that overlaps [since, until), in order."""
+    start = interval_start(since, zone, minutes)
+    while utc(start) < utc(until):
+        end = interval_end(start, minutes)
+        yield start, end
+        start = end
