@@ -13,12 +13,19 @@ from typing import TYPE_CHECKING
 import click
 
 from ivr import __version__
+from ivr.cli_export import export
 from ivr.cli_feedback import feedback
+from ivr.cli_report import report_html
 from ivr.cli_rig import rig
+from ivr.cli_staffing import staffing_command
 from ivr.cli_survey import followups, report
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ivr.admin import PresenceOp
+    from ivr.cli_staffing import HistoryRequest
+    from ivr.metrics.staffing import IntervalLoad
 
 DEFAULT_CONFIG = Path("config")
 
@@ -349,7 +356,16 @@ def _print_problems(problems: object) -> None:
     click.echo(f"{len(items)} problem(s)", err=True)
 
 
+def _staffing_history(request: HistoryRequest) -> Sequence[IntervalLoad]:
+    from ivr.metrics.history import history_loader
+
+    return history_loader(echo=lambda text: click.echo(text, err=True))(request)
+
+
+report.add_command(report_html)
 main.add_command(report)
+main.add_command(export)
+main.add_command(staffing_command(history=_staffing_history))
 main.add_command(followups)
 main.add_command(feedback)
 main.add_command(rig)

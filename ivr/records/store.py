@@ -719,12 +719,16 @@ class CallStore:
         Streams: 2,000 calls per query, with their events and legs fetched for the whole batch,
         so memory stays flat however many calls there are. `events=False` leaves each row's
         events out (an export of call rows needs none: a third of the work)."""
-        conditions = _started_within(since, until)
+        first = _started_within(since, until)
+        # After the first batch the position alone is the lower bound: with `since` beside it
+        # SQLite seeks the index from `since` and skips the rows read before, for every batch.
+        later = _started_within(None, until)
         if hotline is not None:
-            conditions.append(calls.c.dialed == hotline)
+            first.append(calls.c.dialed == hotline)
+            later.append(calls.c.dialed == hotline)
         after: CallRow | None = None
         while True:
-            rows = await self._batch(conditions, after, events)
+            rows = await self._batch(first if after is None else later, after, events)
             for row in rows:
                 yield row
             if len(rows) < _READ_BATCH:

@@ -1,0 +1,229 @@
+"""`ivr export calls|legs|intervals|agents|ivr`: the call records and the figures built on them,
+as CSV or JSON Lines, for planners' spreadsheets and other tools.
+
+- calls: one row per call that started on the days (its menu path, queues, when it entered
+  the first queue, was answered, left the last one);
+- legs: one row per stay in a queue, with enqueue, answer and end times (UTC) and every
+  per-leg figure, so that other attributions than "the interval it entered the queue in"
+  can be computed;
+- intervals: per queue and interval, with the wait percentiles as columns, and a zero row
+  for each interval between a queue's first and last one in which no call came;
+- agents: per agent and interval: calls, handle time, logged-in time, occupancy;
+- ivr: the menu funnel, a `node` row per menu node followed by an `option` row per choice.
+
+Days are local to each hotline (inclusive). Progress goes to stderr, and only on a terminal,
+so it never mixes with the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal, NoReturn, cast
+
+import click
+
+if TYPE_CHECKING:
+    from ivr.config.loader import LoadedConfig
+    from ivr.metrics.export import RowWriter
+    from ivr.metrics.model import Width
+    from ivr.metrics.source import Source
+    from ivr.records.model import CallRow
+    from routing.config import RoutingConfig
+
+DEFAULT_CONFIG = Path("config")
+Kind = Literal["calls", "legs", "intervals", "agents", "ivr"]
+KINDS: tuple[Kind, ...] = ("calls", "legs", "intervals", "agents", "ivr")
+MINUTES = {"15": 15, "30": 30, "60": 60, "day": 1440}
+
+
+def fail(command: str, message: str) -> NoReturn:
+    click.echo(f"ivr {command}: {message}", err=True)
+    sys.exit(2)
+
+
+def load(command: str, config_dir: Path) -> LoadedConfig:
+    from ivr.config.loader import ConfigError, load_config
+
+    try:
+        return load_config(config_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        fail(command, f"the configuration in {config_dir} does not load ({len(exc.problems)} problem(s) above)")
+
+
+def days(command: str, since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.date | None, dt.date | None]:
+    first = since.date() if since is not None else None
+    last = until.date() if until is not None else None
+    if first is not None and last is not None and last < first:
+        fail(command, f"--until {last} is before --since {first}")
+    return first, last
+
+
+def clock(now: dt.datetime | None) -> dt.datetime:
+    """--now (UTC when it has no offset), else the time now."""
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc)
+    return now if now.tzinfo is not None else now.replace(tzinfo=dt.timezone.utc)
+
+
+@contextlib.contextmanager
+def progress(description: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(set the total, advance by n) of a progress bar on stderr, drawn only on a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=True, disable=not console.is_terminal)
+    task = bar.add_task(description, total=None)
+    with bar:
+        yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
+
+
+config_option = click.option(
+    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+    show_default=True, help="Configuration directory: server.yaml names the database, hotlines.yaml the time zones.")
+db_option = click.option("--db", default=None, metavar="PATH_OR_URL",
+                         help="The call-record SQLite file or postgresql:// URL.  [default: server.yaml store]")
+since_option = click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                            help="First day, inclusive (local to each hotline).  [default: the first call]")
+until_option = click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                            help="Last day, inclusive.  [default: the last call]")
+queue_option = click.option("--queue", default=None, help="Only this queue.")
+hotline_option = click.option("--hotline", default=None, help="Only calls to this dialed number.")
+minutes_option = click.option("--minutes", type=click.Choice(list(MINUTES)), default=None,
+                              help="Interval length.  [default: server.yaml metrics.interval_minutes]")
+# Tests set the clock (agent presence is cut at now); an admin never needs to.
+now_option = click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+                          default=None, hidden=True)
+
+
+@click.command("export")
+@click.argument("kind", type=click.Choice(KINDS))
+@config_option
+@db_option
+@since_option
+@until_option
+@queue_option
+@hotline_option
+@minutes_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file.  [default: standard output]")
+@click.option("--unmasked", is_flag=True,
+              help="calls: the caller number as stored (the privacy policy decided what was stored: a masked "
+                   "or hashed number stays so).  Default: masked to its last 4 digits.")
+@now_option
+def export(
+    kind: Kind, config_dir: Path, db: str | None, since: dt.datetime | None, until: dt.datetime | None,
+    queue: str | None, hotline: str | None, minutes: str | None, fmt: str, output: Path | None, unmasked: bool,
+    now: dt.datetime | None,
+) -> None:
+    """Export calls, queue legs, interval figures, agent figures or the IVR funnel."""
+    from ivr.metrics.source import Hotlines, NoDatabase, Scope, bulk_reading, store_target
+
+    command = f"export {kind}"
+    if kind == "ivr" and queue is not None:
+        fail(command, "the IVR funnel is per hotline and menu version: --queue does not apply")
+    loaded = load(command, config_dir)
+    if kind == "agents" and queue is not None and loaded.routing is None:
+        fail(command, "--queue needs routing.yaml to know which agents serve the queue")
+    try:
+        target = store_target(loaded, db)
+    except NoDatabase as exc:
+        fail(command, str(exc))
+    first, last = days(command, since, until)
+    settings = loaded.server.metrics
+    width = cast("Width", MINUTES[minutes] if minutes is not None else settings.interval_minutes)
+    hotlines = Hotlines.from_config(loaded)
+    # Agents count the calls of every queue they took: their queue is chosen from routing.yaml.
+    scope = Scope(first, last, None if kind == "agents" else queue, hotline)
+
+    async def run(out: IO[str]) -> int:
+        from ivr.records.store import CallStore
+        from ivr.metrics.source import Source
+        from survey_engine.store import SurveyStore
+
+        store = await CallStore.open(target)
+        try:
+            with progress(f"export {kind}") as (total, advance):
+                source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine), on_read=advance)
+                total(await source.count())
+                return await write_export(kind, source, out, fmt, width, unmasked=unmasked, queue=queue,
+                                          routing=loaded.routing, now=clock(now))
+        finally:
+            await store.close()
+
+    from ivr.records.store import StoreError
+
+    try:
+        with bulk_reading():
+            if output is None:
+                count = asyncio.run(run(sys.stdout))
+            else:
+                with open(output, "w", encoding="utf-8", newline="") as out:
+                    count = asyncio.run(run(out))
+    except StoreError as exc:
+        fail(command, str(exc))
+    except OSError as exc:  # the output file, or a SQLite file that cannot be opened
+        fail(command, str(exc))
+    if hotlines.unknown:
+        click.echo(f"dialed numbers not in hotlines.yaml, counted in UTC: {', '.join(sorted(hotlines.unknown))}",
+                   err=True)
+    click.echo(f"{count} {kind} row(s)" + (f" written to {output}" if output is not None else ""), err=True)
+
+
+async def write_export(
+    kind: Kind, source: Source, out: IO[str], fmt: str, width: Width, *, unmasked: bool, queue: str | None,
+    routing: RoutingConfig | None, now: dt.datetime,
+) -> int:
+    """Write one export of the source's scope; returns the number of rows."""
+    from ivr.metrics import export as rows
+    from ivr.metrics.agents import agent_intervals
+    from ivr.metrics.intervals import queue_intervals
+    from ivr.metrics.ivr_funnel import ivr_funnel
+    from ivr.metrics.source import consume
+
+    writer: RowWriter
+    count = 0
+    if kind == "calls":
+        # The path needs only the nodes: reading every path event would double the export's time.
+        async def with_paths() -> AsyncIterator[list[tuple[CallRow, Sequence[str]]]]:
+            async for batch in source.calls(events=False):
+                paths = await source.store.node_paths([call.call_id for call in batch])
+                yield [(call, paths.get(call.call_id, ())) for call in batch]
+
+        writer = rows.writer_for(fmt, out, rows.CALL_COLUMNS)
+        return await consume(with_paths(), lambda calls: rows.write_all(
+            writer, (rows.call_row(call, path, unmasked=unmasked) for call, path in calls)))
+    if kind == "legs":
+        writer = rows.writer_for(fmt, out, rows.LEG_COLUMNS)
+        async for legs in source.legs():
+            count += rows.write_all(writer, map(rows.row_of, legs))
+        return count
+    if kind == "intervals":
+        settings = source.settings
+        responses = await source.responses()
+        table = await consume(source.legs(), lambda legs: queue_intervals(legs, settings, width, responses))
+        writer = rows.writer_for(fmt, out, rows.interval_columns(settings.wait_percentiles))
+        return rows.write_all(writer, rows.interval_rows(table, width, settings.wait_percentiles))
+    if kind == "agents":
+        from ivr.metrics.history import queues_of
+
+        zone = source.hotlines.planning_zone(source.scope.hotline)
+        events, since, until = await source.agent_events(zone, now)
+        agents = await consume(source.legs(), lambda legs: agent_intervals(legs, events, zone, since, until, width))
+        if queue is not None and routing is not None:
+            serving = {agent for agent, queues in queues_of(routing).items() if queue in queues}
+            agents = [row for row in agents if row.agent_id in serving]
+        writer = rows.writer_for(fmt, out, rows.AGENT_COLUMNS)
+        return rows.write_all(writer, map(rows.row_of, agents))
+    funnel = await consume(source.calls(), ivr_funnel)
+    writer = rows.writer_for(fmt, out, rows.IVR_COLUMNS)
+    return rows.write_all(writer, rows.ivr_rows(funnel))
