@@ -23,12 +23,13 @@ import datetime as dt
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal, NoReturn, cast
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 import click
 
+from ivr.cli_common import fail, load
+
 if TYPE_CHECKING:
-    from ivr.config.loader import LoadedConfig
     from ivr.metrics.export import RowWriter
     from ivr.metrics.model import Width
     from ivr.metrics.source import Source
@@ -39,22 +40,6 @@ DEFAULT_CONFIG = Path("config")
 Kind = Literal["calls", "legs", "intervals", "agents", "ivr"]
 KINDS: tuple[Kind, ...] = ("calls", "legs", "intervals", "agents", "ivr")
 MINUTES = {"15": 15, "30": 30, "60": 60, "day": 1440}
-
-
-def fail(command: str, message: str) -> NoReturn:
-    click.echo(f"ivr {command}: {message}", err=True)
-    sys.exit(2)
-
-
-def load(command: str, config_dir: Path) -> LoadedConfig:
-    from ivr.config.loader import ConfigError, load_config
-
-    try:
-        return load_config(config_dir)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        fail(command, f"the configuration in {config_dir} does not load ({len(exc.problems)} problem(s) above)")
 
 
 def days(command: str, since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.date | None, dt.date | None]:

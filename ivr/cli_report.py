@@ -10,14 +10,13 @@ from typing import cast
 
 import click
 
+from ivr.cli_common import fail, load
 from ivr.cli_export import (
     MINUTES,
     config_option,
     days,
     db_option,
-    fail,
     hotline_option,
-    load,
     minutes_option,
     queue_option,
     since_option,

@@ -15,10 +15,12 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
+
+from ivr.cli_common import fail, load
 
 from survey_engine.model import FollowUp
 from survey_engine.report import GROUP_BY, GroupBy, GroupFigures, SurveyReport, build_report
@@ -58,22 +60,6 @@ def _clock(now: dt.datetime | None) -> dt.datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=dt.timezone.utc)
 
 
-def _fail(command: str, message: str) -> NoReturn:
-    click.echo(f"ivr {command}: {message}", err=True)
-    sys.exit(2)
-
-
-def _load(command: str, config_dir: Path) -> LoadedConfig:
-    from ivr.config.loader import ConfigError, load_config
-
-    try:
-        return load_config(config_dir)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        _fail(command, f"the configuration in {config_dir} does not load ({len(exc.problems)} problem(s) above)")
-
-
 def _database(command: str, loaded: LoadedConfig, db: Path | None) -> Path | str:
     """--db, else server.yaml's store.url, else its store.sqlite_path against the config dir (as
     `ivr serve` does). A missing file is an error: opening it would create an empty database
@@ -84,7 +70,7 @@ def _database(command: str, loaded: LoadedConfig, db: Path | None) -> Path | str
         path = loaded.server.store.sqlite_path
         db = path if path.is_absolute() else loaded.config_dir / path
     if not db.is_file():
-        _fail(command, f"no call-record database at {db} (give --db, or the --config `ivr serve` uses)")
+        fail(command, f"no call-record database at {db} (give --db, or the --config `ivr serve` uses)")
     return db
 
 
@@ -261,13 +247,13 @@ def survey_report(
     NPS             = % answers 9-10 - % answers 0-6 (each 0-10 question)
     """
     command = "report survey"
-    loaded = _load(command, config_dir)
+    loaded = load(command, config_dir)
     path = _database(command, loaded, db)
     zone, why = _zone(loaded, hotline)
     first = since.date() if since is not None else None
     last = until.date() if until is not None else None
     if first is not None and last is not None and last < first:
-        _fail(command, f"--until {last} is before --since {first}")
+        fail(command, f"--until {last} is before --since {first}")
     start = dt.datetime.combine(first, dt.time(), zone) if first is not None else None
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone) if last is not None else None
     responses = _with_store(path, lambda store: store.responses(since=start, until=end))
@@ -404,7 +390,7 @@ def followups_list(
 ) -> None:
     """Follow-up items, earliest deadline first; overdue ones are flagged."""
     command = "followups list"
-    loaded = _load(command, config_dir)
+    loaded = load(command, config_dir)
     path = _database(command, loaded, db)
     now = _clock(now)
     items = _with_store(path, lambda store: store.followups(status=_status_filter(status), owner=owner))
@@ -424,7 +410,7 @@ def _change(
     """Read an item, apply `change` (which may refuse with FollowUpError), and save it."""
     from survey_engine.followup import FollowUpError
 
-    path = _database(command, _load(command, config_dir), db)
+    path = _database(command, load(command, config_dir), db)
 
     async def apply(store: SurveyStore) -> FollowUp | str:
         item = await store.get_followup(item_id)
@@ -439,7 +425,7 @@ def _change(
 
     outcome = _with_store(path, apply)
     if isinstance(outcome, str):
-        _fail(command, outcome)
+        fail(command, outcome)
     return outcome
 
 
@@ -489,7 +475,7 @@ def followups_export(
     """Every follow-up item, earliest deadline first (or, with --contacts, the callers to tell the
     outcome, in the order the items were closed) as CSV or JSON lines."""
     command = "followups export"
-    path = _database(command, _load(command, config_dir), db)
+    path = _database(command, load(command, config_dir), db)
     moment = _clock(now)
     if contacts:
         closed = _with_store(path, lambda store: store.followups(status="closed"))

@@ -1,0 +1,31 @@
+"""What the reading commands (report, followups, export) share: how they give up and how they
+load the configuration they read the database path and time zones from."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from ivr.config.loader import LoadedConfig
+
+
+def fail(command: str, message: str) -> NoReturn:
+    """`ivr <command>: <message>` on stderr, exit status 2 (bad input)."""
+    click.echo(f"ivr {command}: {message}", err=True)
+    sys.exit(2)
+
+
+def load(command: str, config_dir: Path) -> LoadedConfig:
+    """The configuration, or every problem on stderr and exit status 2."""
+    from ivr.config.loader import ConfigError, load_config
+
+    try:
+        return load_config(config_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        fail(command, f"the configuration in {config_dir} does not load ({len(exc.problems)} problem(s) above)")
