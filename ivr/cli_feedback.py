@@ -8,9 +8,11 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
+
+from ivr.cli_common import fail, load
 
 if TYPE_CHECKING:  # the commands import what they use, so that `ivr --help` stays quick
     from ivr.config.loader import LoadedConfig
@@ -24,29 +26,18 @@ _config_option = click.option(
 )
 
 
-def _refuse(command: str, message: str) -> NoReturn:
-    click.echo(f"ivr feedback {command}: {message}", err=True)
-    sys.exit(2)
-
-
 def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConfig, str, Path | str]:
     """The loaded configuration, its surveys.yaml, the signing key and the call-record store
     (server.yaml store.url, else the store.sqlite_path file)."""
-    from ivr.config.loader import ConfigError, load_config
     from survey_engine.links import SecretError, secret_from_env
 
-    try:
-        loaded = load_config(config_dir)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        _refuse(command, f"{len(exc.problems)} configuration problem(s) in {config_dir}")
+    loaded = load(f"feedback {command}", config_dir)
     if loaded.surveys is None:
-        _refuse(command, f"{config_dir} has no surveys.yaml: the web form is set up in its `web` section")
+        fail(f"feedback {command}", f"{config_dir} has no surveys.yaml: the web form is set up in its `web` section")
     try:
         secret = secret_from_env(loaded.surveys.web, os.environ)
     except SecretError as exc:
-        _refuse(command, str(exc))
+        fail(f"feedback {command}", str(exc))
     if loaded.server.store.url is not None:
         return loaded, loaded.surveys, secret, loaded.server.store.url
     path = loaded.server.store.sqlite_path
@@ -77,18 +68,17 @@ def link(call_id: str, config_dir: Path) -> None:
     """Print the signed feedback link of an answered call."""
     from ivr.flow.context import utc_now
     from survey_engine.links import FeedbackLinks
-    from survey_engine.web import answered_leg
 
     loaded, surveys, secret, db = _settings("link", config_dir)
     if isinstance(db, Path) and not db.exists():
-        _refuse("link", f"no call records at {db} (server.yaml store.sqlite_path)")
+        fail("feedback link", f"no call records at {db} (server.yaml store.sqlite_path)")
     call = asyncio.run(_call(loaded, db, call_id))
     if call is None:
         from ivr.records.database import describe
 
-        _refuse("link", f"no call {call_id} in {describe(db)}")
-    if answered_leg(call) is None:
-        _refuse("link", f"call {call_id} was not answered by an agent: there is nothing to rate")
+        fail("feedback link", f"no call {call_id} in {describe(db)}")
+    if call.answered_leg() is None:
+        fail("feedback link", f"call {call_id} was not answered by an agent: there is nothing to rate")
     if not surveys.web.enabled:
         click.echo("ivr feedback link: warning: surveys.yaml web.enabled is false: `ivr serve` does not serve "
                    "the form (run `ivr feedback serve`)", err=True)

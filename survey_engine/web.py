@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ivr.flow.context import Clock, utc_now
-from ivr.records.model import CallRow, EventKind, QueueLeg
+from ivr.records.model import CallRow, QueueLeg
 from survey_engine.config import SurveysConfig
 from survey_engine.followup import follow_up
 from survey_engine.links import FeedbackLinks, LinkExpired, LinkInvalid, SignedCall
@@ -79,11 +79,6 @@ class Stored:
     language: str
     response: SurveyResponse
     followup: FollowUp | None
-
-
-def answered_leg(call: CallRow) -> QueueLeg | None:
-    """The last queue leg an agent answered: who the customer rates. None: never answered."""
-    return next((leg for leg in reversed(call.queue_legs) if leg.outcome == "answered"), None)
 
 
 def parse_form(score: str | None, text: str, max_text: int) -> tuple[int | None, str, tuple[FormError, ...]]:
@@ -149,7 +144,7 @@ class FeedbackForm:
                 agent=leg.agent_id or "",
                 language=signed.language,
                 menu_version=call.menu_version,
-                menu_path=">".join(event.node for event in call.events if event.kind is EventKind.NODE),
+                menu_path=call.menu_path,
                 hung_up_by=leg.ended_by or "",
                 caller_key=await self._calls.caller_key_of(call.call_id),
                 offered_at=signed.issued_at,
@@ -178,7 +173,7 @@ class FeedbackForm:
         call = await self._calls.get_call(signed.call_id)
         if call is None:
             return Refused(Refusal.UNKNOWN_CALL, signed.language)
-        leg = answered_leg(call)
+        leg = call.answered_leg()
         if leg is None:
             return Refused(Refusal.NOT_ANSWERED, signed.language)
         if any(r.channel == "web" for r in await self._surveys.responses_for_call(call.call_id)):

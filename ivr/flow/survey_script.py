@@ -22,7 +22,7 @@ from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.config.loader import LoadedConfig
 from ivr.flow.context import Clock, utc_now
-from ivr.records.model import CallRow, EventKind, QueueLeg
+from ivr.records.model import CallRow
 from ivr.records.store import CallStore, caller_key
 from ivr.reload import ConfigHolder
 from routing.config import RoutingConfig
@@ -46,11 +46,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def menu_path(row: CallRow) -> str:
-    """The flow nodes the caller went through, in order."""
-    return ">".join(event.node for event in row.events if event.kind is EventKind.NODE)
-
-
 def agent_name(value: str, routing: RoutingConfig | None) -> str:
     """The routing.yaml agent whose endpoint an app_queue member interface (PJSIP/1001) is;
     an agent id, or an interface no agent has, as it is."""
@@ -59,12 +54,6 @@ def agent_name(value: str, routing: RoutingConfig | None) -> str:
             if agent.endpoint.lower() == value.lower():
                 return agent_id
     return value
-
-
-def answered_leg(row: CallRow, queue: str) -> QueueLeg | None:
-    """The call's last answered stay in `queue` (engine ACD calls only)."""
-    legs = [leg for leg in row.queue_legs if leg.queue == queue and leg.outcome == "answered"]
-    return legs[-1] if legs else None
 
 
 def final_status(progress: Progress) -> ResponseStatus:
@@ -135,7 +124,7 @@ class SurveyScript:
         row = await self.calls.get_call(call_id)
         if row is None:
             return Skip(f"no call record {call_id}")
-        leg = answered_leg(row, queue)
+        leg = row.answered_leg(queue)
         hung_up_by = variables[HUNGUP_BY_VARIABLE] or (leg.ended_by if leg is not None and leg.ended_by else "")
         number = session.env.callerid
         key = caller_key(number, config.server.privacy.hash_salt)
@@ -165,7 +154,7 @@ class SurveyScript:
             or (leg.agent_id if leg is not None and leg.agent_id else ""),
             language=language,
             menu_version=row.menu_version,
-            menu_path=menu_path(row),
+            menu_path=row.menu_path,
             hung_up_by=hung_up_by,
             caller_key=key,
             offered_at=now,

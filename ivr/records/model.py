@@ -164,6 +164,20 @@ class CallRow:
     bridged_at: dt.datetime | None = None  # BridgeEnter of the caller's channel with an agent
     hold_seconds: float = 0.0  # Hold..Unhold on the call's channels, summed
 
+    @property
+    def menu_path(self) -> str:
+        """The flow nodes the caller went through, in order, joined with ">"."""
+        return ">".join(event.node for event in self.events if event.kind is EventKind.NODE)
+
+    def answered_leg(self, queue: str | None = None) -> QueueLeg | None:
+        """The last queue leg an agent answered (in `queue`, if given): who the caller talked
+        to. None: no agent of the engine's ACD answered."""
+        return next(
+            (leg for leg in reversed(self.queue_legs)
+             if leg.outcome == "answered" and (queue is None or leg.queue == queue)),
+            None,
+        )
+
 
 @dataclass(frozen=True)
 class AgentEvent:
