@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, cast
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from ivr.metrics.export import RowWriter
     from ivr.metrics.model import Width
     from ivr.metrics.source import Source
-    from ivr.records.model import CallRow
     from routing.config import RoutingConfig
 
 DEFAULT_CONFIG = Path("config")
@@ -178,15 +177,9 @@ async def write_export(
     writer: RowWriter
     count = 0
     if kind == "calls":
-        # The path needs only the nodes: reading every path event would double the export's time.
-        async def with_paths() -> AsyncIterator[list[tuple[CallRow, Sequence[str]]]]:
-            async for batch in source.calls(events=False):
-                paths = await source.store.node_paths([call.call_id for call in batch])
-                yield [(call, paths.get(call.call_id, ())) for call in batch]
-
         writer = rows.writer_for(fmt, out, rows.CALL_COLUMNS)
-        return await consume(with_paths(), lambda calls: rows.write_all(
-            writer, (rows.call_row(call, path, unmasked=unmasked) for call, path in calls)))
+        return await consume(source.summaries(), lambda calls: rows.write_all(
+            writer, (rows.call_row(call, unmasked=unmasked) for call in calls)))
     if kind == "legs":
         writer = rows.writer_for(fmt, out, rows.LEG_COLUMNS)
         async for legs in source.legs():

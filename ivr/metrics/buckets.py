@@ -32,6 +32,40 @@ def interval_start(at: dt.datetime, zone: ZoneInfo, minutes: Width) -> dt.dateti
     return local.replace(hour=floor // 60, minute=floor % 60, second=0, microsecond=0)
 
 
+QUARTER_HOUR = 900  # seconds
+
+
+class IntervalStarts:
+    """`interval_start` of many instants, memoized per UTC quarter hour: (local start, the
+    same in UTC). Every zone in use is a whole number of quarter hours off UTC and changes
+    its offset on a quarter hour, so all instants of one UTC quarter hour lie in one local
+    interval of any width. A quarter hour where that does not hold (a historical local mean
+    time) is computed for each instant and never kept."""
+
+    def __init__(self, minutes: Width) -> None:
+        self.minutes = minutes
+        self._known: dict[tuple[ZoneInfo, int], tuple[dt.datetime, dt.datetime]] = {}
+
+    def __call__(self, at: dt.datetime, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+        quarter = int(at.timestamp() // QUARTER_HOUR)
+        found = self._known.get((zone, quarter))
+        if found is None:
+            start = interval_start(at, zone, self.minutes)
+            found = (start, utc(start))
+            if _steady(zone, quarter):
+                self._known[zone, quarter] = found
+        return found
+
+
+def _steady(zone: ZoneInfo, quarter: int) -> bool:
+    """Whether `zone` keeps one offset, a whole number of quarter hours, over the quarter."""
+    first = dt.datetime.fromtimestamp(quarter * QUARTER_HOUR, dt.timezone.utc)
+    offset = first.astimezone(zone).utcoffset()
+    last = first + dt.timedelta(seconds=QUARTER_HOUR) - dt.timedelta.resolution
+    return (offset is not None and offset == last.astimezone(zone).utcoffset()
+            and offset % dt.timedelta(seconds=QUARTER_HOUR) == dt.timedelta(0))
+
+
 def interval_end(start: dt.datetime, minutes: Width) -> dt.datetime:
     """The end of the interval starting at `start` (an `interval_start` result): elapsed time
     for minutes, the next local midnight for a day (23 or 25 hours on a change)."""

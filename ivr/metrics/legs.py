@@ -11,125 +11,79 @@ talk = ANSWEREDTIME - hold, and handle time = talk + hold + wrap-up = ANSWEREDTI
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from typing import Protocol
+from collections.abc import Callable, Collection, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from ivr.config.models import MetricsSettings
-from ivr.metrics.buckets import interval_start, seconds_between, utc
+from ivr.metrics.buckets import IntervalStarts, utc
 from ivr.metrics.model import AnswerSource, LegRow
-from ivr.records.model import CallRow, EventKind, QueueLeg
+from ivr.records.model import CallRow, StoredLeg, leg_transfers
 
 ZoneOf = Callable[[str], ZoneInfo]  # hotline number -> the hotline's time zone
 
 
-class CallStart(Protocol):
-    """What a repeat needs of a call (a CallRow, or a store's lighter start row)."""
-
-    @property
-    def call_id(self) -> str: ...
-    @property
-    def dialed(self) -> str: ...
-    @property
-    def started_at(self) -> dt.datetime: ...
-
-
-def repeated_calls(calls: Iterable[CallStart], caller_keys: Mapping[str, str | None], hours: int) -> frozenset[str]:
-    """Ids of the calls after which the same caller (caller key) called the same hotline
-    again within `hours` of the call's start. Counted on the earlier call: the one that did
-    not settle the matter (the first-call-resolution proxy). Calls without a key (withheld
-    number) are never repeats; a repeat is only seen if the later call is in `calls`."""
-    by_caller: dict[tuple[str, str], list[tuple[dt.datetime, str]]] = defaultdict(list)
+def stored_legs(calls: Iterable[CallRow]) -> Iterator[StoredLeg]:
+    """The queue legs of calls held in memory, as the store reads them for ended calls."""
     for call in calls:
-        key = caller_keys.get(call.call_id)
-        if key is not None:
-            by_caller[key, call.dialed].append((utc(call.started_at), call.call_id))
-    window = dt.timedelta(hours=hours)
-    repeated: set[str] = set()
-    for starts in by_caller.values():
-        starts.sort()
-        for (at, call_id), (later, _) in zip(starts, starts[1:]):
-            if later - at <= window:
-                repeated.add(call_id)
-    return frozenset(repeated)
+        if not call.queue_legs:
+            continue
+        transfers = leg_transfers(call.events, call.queue_legs)
+        for seq, (leg, transferred) in enumerate(zip(call.queue_legs, transfers)):
+            yield StoredLeg(call.call_id, call.dialed, call.agent_answered_at, call.hold_seconds, seq, leg.queue,
+                            leg.enqueued_at, leg.left_at, leg.outcome, leg.answered_at, leg.agent_id,
+                            leg.talk_seconds, leg.overflow, leg.wrap_seconds, transferred)
 
 
 def call_legs(
     calls: Iterable[CallRow], zone_of: ZoneOf, settings: MetricsSettings, repeated: Collection[str] = frozenset()
 ) -> Iterator[LegRow]:
     """One row per queue leg of each call, in the calls' order. `repeated` comes from
-    `repeated_calls` over the same calls (and those up to repeat_hours after them)."""
-    for call in calls:
-        if not call.queue_legs:
-            continue
-        zone = zone_of(call.dialed)
-        transferred_last = _transferred_by_flow(call)
-        last = len(call.queue_legs) - 1
-        for index, leg in enumerate(call.queue_legs):
-            # Another queue after this one (an overflow to a queue, or a later queue node) is
-            # a transfer; after the last one, only the flow's transfer node is.
-            transferred = index < last or transferred_last
-            yield _row(call, index, leg, zone, settings, transferred, call.call_id in repeated)
+    `CallStore.repeated_calls` over the same calls."""
+    return leg_rows(stored_legs(calls), zone_of, settings, repeated)
 
 
-def _row(
-    call: CallRow, index: int, leg: QueueLeg, zone: ZoneInfo, settings: MetricsSettings,
-    transferred: bool, repeated: bool,
-) -> LegRow:
-    answered = leg.outcome == "answered"
-    answered_at, source = _answer(call, leg) if answered else (None, None)
+def leg_rows(
+    legs: Iterable[StoredLeg], zone_of: ZoneOf, settings: MetricsSettings, repeated: Collection[str] = frozenset(),
+    starts: IntervalStarts | None = None,
+) -> Iterator[LegRow]:
+    """One row per stored leg, in order (see call_legs). Pass `starts` (of the configured
+    interval) to keep its memo over several calls."""
+    starts = starts or IntervalStarts(settings.interval_minutes)
+    zones: dict[str, ZoneInfo] = {}
+    for leg in legs:
+        zone = zones.get(leg.dialed)
+        if zone is None:
+            zone = zones[leg.dialed] = zone_of(leg.dialed)
+        yield _row(leg, zone, starts(leg.enqueued_at, zone)[0], settings, leg.call_id in repeated)
+
+
+def _row(leg: StoredLeg, zone: ZoneInfo, start: dt.datetime, settings: MetricsSettings, repeated: bool) -> LegRow:
+    outcome = leg.outcome
+    enqueued_at, left_at = utc(leg.enqueued_at), utc(leg.left_at)
+    answered_at: dt.datetime | None = None
+    source: AnswerSource | None = None
+    talk = hold = wrap = 0.0
+    if outcome == "answered":
+        # A call is answered at most once (the ACD returns on the first answer), so the
+        # call's AMI answer time belongs to its answered leg.
+        if leg.agent_answered_at is not None:
+            answered_at, source = utc(leg.agent_answered_at), "ami"
+        elif leg.answered_at is not None:
+            answered_at, source = utc(leg.answered_at), "controller"
+        else:
+            raise ValueError(f"call {leg.call_id}: answered leg in {leg.queue} without an answer time")
+        hold = leg.hold_seconds
+        talk = max(0.0, (leg.talk_seconds or 0.0) - hold)
+        wrap = leg.wrap_seconds or 0.0
+    elif outcome == "overflowed" and leg.overflow is None:
+        raise ValueError(f"call {leg.call_id}: overflowed leg in {leg.queue} without a cause")
     # A negative wait can only come from two clocks disagreeing (AMI's and the controller's).
-    wait = max(0.0, seconds_between(leg.enqueued_at, answered_at or leg.left_at))
-    connected = (leg.talk_seconds or 0.0) if answered else 0.0
-    hold = call.hold_seconds if answered else 0.0
-    talk = max(0.0, connected - hold)
-    wrap = (leg.wrap_seconds or 0.0) if answered else 0.0
-    if leg.outcome == "overflowed" and leg.overflow is None:
-        raise ValueError(f"call {call.call_id}: overflowed leg in {leg.queue} without a cause")
+    wait = max(0.0, ((answered_at or left_at) - enqueued_at).total_seconds())
     within_t = wait <= settings.service_level_seconds
+    abandoned = outcome == "abandoned"
     return LegRow(
-        call_id=call.call_id,
-        hotline=call.dialed,
-        queue=leg.queue,
-        leg=index + 1,
-        timezone=zone.key,
-        interval_start=interval_start(leg.enqueued_at, zone, settings.interval_minutes),
-        enqueued_at=utc(leg.enqueued_at),
-        answered_at=answered_at,
-        answer_source=source,
-        left_at=utc(leg.left_at),
-        outcome=leg.outcome,
-        overflow=leg.overflow if leg.outcome == "overflowed" else None,
-        agent_id=leg.agent_id if answered else None,
-        wait_seconds=wait,
-        talk_seconds=talk,
-        hold_seconds=hold,
-        wrap_seconds=wrap,
-        handle_seconds=talk + hold + wrap,
-        short_abandon=leg.outcome == "abandoned" and wait < settings.short_abandon_seconds,
-        answered_within_t=answered and within_t,
-        abandoned_within_t=leg.outcome == "abandoned" and within_t,
-        transferred=transferred,
-        repeated=repeated,
+        leg.call_id, leg.dialed, leg.queue, leg.seq + 1, zone.key, start, enqueued_at, answered_at, source, left_at,
+        outcome, leg.overflow if outcome == "overflowed" else None, leg.agent_id if source is not None else None,
+        wait, talk, hold, wrap, talk + hold + wrap, abandoned and wait < settings.short_abandon_seconds,
+        source is not None and within_t, abandoned and within_t, leg.transferred, repeated,
     )
-
-
-def _answer(call: CallRow, leg: QueueLeg) -> tuple[dt.datetime, AnswerSource]:
-    # A call is answered at most once (the ACD returns on the first answer), so the call's
-    # AMI answer time belongs to its answered leg.
-    if call.agent_answered_at is not None:
-        return utc(call.agent_answered_at), "ami"
-    if leg.answered_at is None:
-        raise ValueError(f"call {call.call_id}: answered leg in {leg.queue} without an answer time")
-    return utc(leg.answered_at), "controller"
-
-
-def _transferred_by_flow(call: CallRow) -> bool:
-    """Whether the flow sent the call on with a transfer node. TRANSFER path events also mark
-    voicemail nodes and the survey re-entry after an agent hangs up (recorded at the queue
-    node): the node's type, from its NODE event, tells them apart. A transfer node ends
-    the flow, so in a call with queue legs it can only come after the last one."""
-    moved = {event.node for event in call.events if event.kind is EventKind.TRANSFER}
-    return any(event.kind is EventKind.NODE and event.node in moved and event.value == "transfer"
-               for event in call.events) if moved else False

@@ -17,16 +17,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 from ivr.config.models import MetricsSettings
-from ivr.metrics.legs import call_legs, repeated_calls
+from ivr.metrics.buckets import IntervalStarts
+from ivr.metrics.legs import leg_rows
 from ivr.metrics.model import LegRow
-from ivr.records.model import AgentEvent, CallRow
+from ivr.records.model import AgentEvent, CallRow, CallSummary, UtcText, utc_text
 from survey_engine.model import SurveyResponse
 
 if TYPE_CHECKING:
@@ -178,6 +179,7 @@ class Source:
     on_read: Callable[[int], None] = lambda calls: None
     _window: tuple[dt.datetime | None, dt.datetime | None] = field(init=False)
     _hotline: str | None = field(init=False)
+    _days: dict[ZoneInfo, tuple[UtcText | None, UtcText | None]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         hotline = self.scope.hotline
@@ -193,8 +195,8 @@ class Source:
     def zone_of(self, dialed: str) -> ZoneInfo:
         return self.zone if self.zone is not None else self.hotlines.zone_of(dialed)
 
-    def _on_hotline(self, call: CallRow) -> bool:
-        return self._hotline is None or (self.hotlines.number(call.dialed) or call.dialed) == self._hotline
+    def _on_hotline(self, dialed: str) -> bool:
+        return self._hotline is None or (self.hotlines.number(dialed) or dialed) == self._hotline
 
     async def count(self) -> int:
         """Calls stored in the UTC window of the scope: an upper bound for a progress bar."""
@@ -217,19 +219,32 @@ class Source:
     async def calls(self, *, events: bool = True) -> AsyncIterator[list[CallRow]]:
         """Batches of the calls that started on the scope's days (in their hotline's zone), of
         its hotline, with a leg in its queue; by start time."""
-        queue = self.scope.queue
         async for stored in self._stored(*self._window, events=events):
             yield [call for call in stored
-                   if self._on_hotline(call)
-                   and self.scope.holds(call.started_at.astimezone(self.zone_of(call.dialed)).date())
-                   and (queue is None or any(leg.queue == queue for leg in call.queue_legs))]
+                   if self._wanted(call.dialed, utc_text(call.started_at), (leg.queue for leg in call.queue_legs))]
 
     async def repeated(self) -> frozenset[str]:
-        """Calls whose caller called the same hotline again within repeat_hours."""
+        """The calls `legs` reads whose caller called the same hotline again within repeat_hours."""
         start, end = self._window
-        starts = await self.store.caller_starts(_minus(start, LEG_PAD),
-                                                _plus(end, dt.timedelta(hours=self.settings.repeat_hours)))
-        return repeated_calls(starts, {s.call_id: s.caller_key for s in starts}, self.settings.repeat_hours)
+        return await self.store.repeated_calls(_minus(start, LEG_PAD), end, self.settings.repeat_hours)
+
+    async def summaries(self) -> AsyncIterator[list[CallSummary]]:
+        """Batches of the scope's calls as `calls` selects them, without their events."""
+        start, end = self._window
+        async for stored in self.store.iter_call_summaries(start, end):
+            self.on_read(len(stored))
+            yield [call for call in stored if self._wanted(call.dialed, call.started_at, call.queues)]
+
+    def _wanted(self, dialed: str, started_at: UtcText, queues: Iterable[str]) -> bool:
+        if not self._on_hotline(dialed):
+            return False
+        zone = self.zone_of(dialed)
+        days = self._days.get(zone)
+        if days is None:
+            first, end = self.scope.bounds(zone)
+            days = self._days[zone] = (None if first is None else utc_text(first), None if end is None else utc_text(end))
+        return ((days[0] is None or started_at >= days[0]) and (days[1] is None or started_at < days[1])
+                and (self.scope.queue is None or self.scope.queue in queues))
 
     async def legs(self) -> AsyncIterator[list[LegRow]]:
         """Batches of the queue legs (of the scope's hotline and queue) whose base interval
@@ -237,10 +252,13 @@ class Source:
         repeated = await self.repeated()
         queue = self.scope.queue
         start, end = self._window
-        async for stored in self._stored(_minus(start, LEG_PAD), end):
-            calls = [call for call in stored if call.queue_legs and self._on_hotline(call)]
-            yield [leg for leg in call_legs(calls, self.zone_of, self.settings, repeated)
-                   if (queue is None or leg.queue == queue) and self.scope.holds(leg.interval_start.date())]
+        starts = IntervalStarts(self.settings.interval_minutes)
+        holds = self.scope.holds
+        async for stored in self.store.iter_legs(_minus(start, LEG_PAD), end):
+            self.on_read(len(stored))
+            wanted = [leg for leg in stored if (queue is None or leg.queue == queue) and self._on_hotline(leg.dialed)]
+            yield [leg for leg in leg_rows(wanted, self.zone_of, self.settings, repeated, starts)
+                   if holds(leg.interval_start.date())]
 
     async def agent_events(self, zone: ZoneInfo, now: dt.datetime) -> tuple[list[AgentEvent], dt.datetime, dt.datetime]:
         """Presence changes for agent intervals in `zone`, with the grid's [since, until): the

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple, NewType
+
+# An instant as ISO 8601 text in UTC to the millisecond, "2026-03-01T23:06:14.318+00:00": how
+# SQLite stores it, and how PostgreSQL gives it back for exports (schema.utc_text). Text order
+# is time order. Exports read instants so: parsing and formatting a million back costs more
+# than the rest of the row.
+UtcText = NewType("UtcText", str)
+
+
+def utc_text(moment: dt.datetime) -> UtcText:
+    return UtcText(moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"))
 
 
 class Disposition(StrEnum):
@@ -167,7 +178,7 @@ class CallRow:
     @property
     def menu_path(self) -> str:
         """The flow nodes the caller went through, in order, joined with ">"."""
-        return ">".join(event.node for event in self.events if event.kind is EventKind.NODE)
+        return node_path(self.events)
 
     def answered_leg(self, queue: str | None = None) -> QueueLeg | None:
         """The last queue leg an agent answered (in `queue`, if given): who the caller talked
@@ -179,6 +190,82 @@ class CallRow:
         )
 
 
+PATH_SEPARATOR = ">"  # node ids are [A-Za-z0-9_.-]+: it cannot occur in one
+
+
+def node_path(events: Sequence[PathEvent]) -> str:
+    """The flow nodes a call entered (its NODE events), in order, joined with PATH_SEPARATOR:
+    stored with the call's end, shown on survey responses and in `ivr export calls`."""
+    return PATH_SEPARATOR.join(event.node for event in events if event.kind is EventKind.NODE)
+
+
+def leg_transfers(events: Sequence[PathEvent], legs: Sequence[QueueLeg]) -> tuple[bool, ...]:
+    """For each queue leg: whether the call went on elsewhere after it (stored with the leg).
+
+    Another queue after a leg (an overflow to a queue, or a later queue node) is a transfer;
+    after the last leg, only the flow's transfer node is. TRANSFER path events also mark
+    voicemail nodes and the survey re-entry after an agent hangs up (recorded at the queue
+    node): the node's type, from its NODE event, tells them apart. A transfer node ends the
+    flow, so in a call with queue legs it can only come after the last one."""
+    if not legs:
+        return ()
+    moved = {event.node for event in events if event.kind is EventKind.TRANSFER}
+    by_flow = bool(moved) and any(event.kind is EventKind.NODE and event.node in moved and event.value == "transfer"
+                                  for event in events)
+    return (True,) * (len(legs) - 1) + (by_flow,)
+
+
+class StoredLeg(NamedTuple):
+    """One queue leg as the metrics read it, with what they need of its call: lighter than a
+    CallRow (a million of these are read for a month's interval figures)."""
+
+    call_id: str
+    dialed: str
+    agent_answered_at: dt.datetime | None  # the call's (AMI DialEnd)
+    hold_seconds: float  # the call's
+    seq: int  # 0 for the call's first queue leg
+    queue: str
+    enqueued_at: dt.datetime
+    left_at: dt.datetime
+    outcome: Literal["answered", "abandoned", "overflowed"]
+    answered_at: dt.datetime | None
+    agent_id: str | None
+    talk_seconds: float | None
+    overflow: str | None
+    wrap_seconds: float | None
+    transferred: bool  # leg_transfers
+
+
+class CallSummary(NamedTuple):
+    """A call without its path events: its node path, and its queue legs summed up (the first
+    entry, the answered leg, the last exit). What `ivr export calls` writes, a million at a time."""
+
+    call_id: str
+    dialed: str
+    hotline: str
+    caller: str
+    language: str
+    menu_version: str
+    config_version: str
+    started_at: UtcText
+    ended_at: UtcText | None
+    duration_ms: int | None
+    disposition: Disposition | None
+    detail: str
+    hung_up_by: str | None
+    hangup_cause: int | None
+    hangup_cause_txt: str | None
+    node_path: str | None  # None: the call is open
+    queues: tuple[str, ...]  # of its legs, in order
+    enqueued_at: UtcText | None  # entered its first queue
+    answered_at: UtcText | None  # AMI's DialEnd time when seen, else the answered leg's
+    answer_source: Literal["ami", "controller"] | None
+    agent_id: str | None  # of the first answered leg
+    left_queue_at: UtcText | None  # left its last queue
+    hold_seconds: float
+    bridged_at: UtcText | None
+
+
 @dataclass(frozen=True)
 class AgentEvent:
     """An agent's presence from `at` on (login = ready, pause, not ready, logout), as the ACD
@@ -187,14 +274,3 @@ class AgentEvent:
     agent_id: str
     at: dt.datetime
     presence: Literal["ready", "paused", "not_ready", "logged_out"]
-
-
-@dataclass(frozen=True)
-class CallerStart:
-    """A call's start and its caller key (HMAC of the number, None when withheld): what
-    repeat calls are counted from, lighter than a whole CallRow."""
-
-    call_id: str
-    dialed: str
-    started_at: dt.datetime
-    caller_key: str | None

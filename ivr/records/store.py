@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -51,6 +52,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     RowMapping,
+    Select,
     and_,
     bindparam,
     case,
@@ -81,13 +83,16 @@ from ivr.records.model import (
     CallbackRequest,
     CallbackStatus,
     CallEnded,
-    CallerStart,
     CallRow,
     CallStarted,
+    CallSummary,
     Disposition,
     EventKind,
     PathEvent,
     QueueLeg,
+    StoredLeg,
+    leg_transfers,
+    node_path,
 )
 from ivr.records.schema import (
     MIGRATIONS,
@@ -101,6 +106,7 @@ from ivr.records.schema import (
     duration_ms,
     migrate,
     queue_legs,
+    utc_text_of,
 )
 from ivr.records.spool import SpoolFile, spool_files
 from ivr.records.writes import AmiTimes, HangupCause, Started, Write, encode
@@ -154,10 +160,33 @@ _NODES_OF = (select(call_events.c.call_id, call_events.c.node)
              .where(call_events.c.call_id.in_(bindparam("ids", expanding=True)),
                     call_events.c.kind == EventKind.NODE.value)
              .order_by(call_events.c.call_id, call_events.c.seq))
-_LEGS_OF = (select(queue_legs).where(queue_legs.c.call_id.in_(bindparam("ids", expanding=True)))
+# QueueLeg's fields, in its order: the table's columns from the key to wrap_seconds.
+_LEG_FIELDS = tuple(queue_legs.c[f.name] for f in dataclasses.fields(QueueLeg))
+_LEGS_OF = (select(queue_legs.c.call_id, *_LEG_FIELDS).where(queue_legs.c.call_id.in_(bindparam("ids", expanding=True)))
             .order_by(queue_legs.c.call_id, queue_legs.c.seq))
+# The metrics' reads: one streamed query each, in call start order (ivr.records.model).
+_STORED_LEGS = (
+    select(queue_legs.c.call_id, calls.c.dialed, calls.c.agent_answered_at, calls.c.hold_seconds, queue_legs.c.seq,
+           queue_legs.c.queue, queue_legs.c.enqueued_at, queue_legs.c.left_at, queue_legs.c.outcome,
+           queue_legs.c.answered_at, queue_legs.c.agent_id, queue_legs.c.talk_seconds, queue_legs.c.overflow,
+           queue_legs.c.wrap_seconds, queue_legs.c.transferred)
+    .select_from(calls.join(queue_legs, queue_legs.c.call_id == calls.c.call_id))
+    .order_by(calls.c.started_at, calls.c.call_id, queue_legs.c.seq)
+)
+_SUMMARY_LEG = 19  # where a summary row's leg columns start
+_SUMMARIES = (
+    select(calls.c.call_id, calls.c.dialed, calls.c.hotline, calls.c.caller, calls.c.language, calls.c.menu_version,
+           calls.c.config_version, utc_text_of(calls.c.started_at), utc_text_of(calls.c.ended_at),
+           calls.c.duration_ms, calls.c.disposition, calls.c.detail, calls.c.hung_up_by, calls.c.hangup_cause,
+           calls.c.hangup_cause_txt, calls.c.node_path, utc_text_of(calls.c.agent_answered_at),
+           calls.c.hold_seconds, utc_text_of(calls.c.bridged_at),
+           queue_legs.c.queue, utc_text_of(queue_legs.c.enqueued_at), utc_text_of(queue_legs.c.left_at),
+           queue_legs.c.outcome, utc_text_of(queue_legs.c.answered_at), queue_legs.c.agent_id)
+    .select_from(calls.outerjoin(queue_legs, queue_legs.c.call_id == calls.c.call_id))
+    .order_by(calls.c.started_at, calls.c.call_id, queue_legs.c.seq)
+)
 _END_COLUMNS = ("ended_at", "duration_ms", "disposition", "detail", "language", "notice_played_at",
-                "recording_started_at", "recording_file", "hung_up_by")
+                "recording_started_at", "recording_file", "hung_up_by", "node_path")
 _EVENT_KINDS = {kind.value: kind for kind in EventKind}
 _DISPOSITIONS: dict[str | None, Disposition | None] = {d.value: d for d in Disposition}
 
@@ -171,6 +200,28 @@ def _callback(m: RowMapping) -> CallbackRequest:
     )
 
 
+def _summary(call: Sequence[Any], legs: Sequence[Sequence[Any]]) -> CallSummary:
+    """A _SUMMARIES row of a call and the leg parts of its rows (queue, enqueued_at, left_at,
+    outcome, answered_at, agent_id), in leg order."""
+    queues: tuple[str, ...] = ()
+    entered = left = answered_at = agent = source = None
+    if legs:
+        first = legs[0]
+        entered, left = first[1], legs[-1][2]
+        if len(legs) == 1:
+            queues, answered = (first[0],), first if first[3] == "answered" else None
+        else:
+            queues = tuple(leg[0] for leg in legs)
+            answered = next((leg for leg in legs if leg[3] == "answered"), None)
+        if answered is not None:
+            ami = call[16]
+            answered_at, agent = ami or answered[4], answered[5]
+            source = "ami" if ami is not None else "controller"
+    return CallSummary._make((
+        *call[:10], _DISPOSITIONS.get(call[10]), *call[11:16], queues, entered, answered_at, source, agent, left,
+        float(call[17]), call[18]))
+
+
 def _end_columns(end: CallEnded, started_at: dt.datetime, time: Callable[[dt.datetime | None], Any]) -> dict[str, Any]:
     """The calls columns a call's end sets (in the driver's form), its duration computed here
     (the call started in the same batch), to the millisecond as `duration_ms` does in SQL."""
@@ -179,7 +230,7 @@ def _end_columns(end: CallEnded, started_at: dt.datetime, time: Callable[[dt.dat
         "ended_at": time(end.ended_at), "duration_ms": (_whole_ms(end.ended_at) - _whole_ms(started_at)) // millisecond,
         "disposition": end.disposition.value, "detail": end.detail, "language": end.language,
         "notice_played_at": time(end.notice_played_at), "recording_started_at": time(end.recording_started_at),
-        "recording_file": end.recording_file, "hung_up_by": end.hung_up_by,
+        "recording_file": end.recording_file, "hung_up_by": end.hung_up_by, "node_path": node_path(end.events),
     }
 
 
@@ -233,6 +284,7 @@ class _Statements:
             language=bindparam("b_language"), notice_played_at=bindparam("b_notice", type_=UtcTime()),
             recording_started_at=bindparam("b_recording", type_=UtcTime()),
             recording_file=bindparam("b_recording_file"), hung_up_by=bindparam("b_hung_up_by"),
+            node_path=bindparam("b_node_path"),
         ), dialect, ())
         self.event = _Bulk(insert_replacing(name, call_events, "call_id", "seq"), dialect,
                            [c.name for c in call_events.c])
@@ -548,7 +600,7 @@ class CallStore:
                         "b_call_id": e.call_id, "b_ended_at": time(e.ended_at), "b_disposition": e.disposition.value,
                         "b_detail": e.detail, "b_language": e.language, "b_notice": time(e.notice_played_at),
                         "b_recording": time(e.recording_started_at), "b_recording_file": e.recording_file,
-                        "b_hung_up_by": e.hung_up_by,
+                        "b_hung_up_by": e.hung_up_by, "b_node_path": node_path(e.events),
                     })
             elif isinstance(write, HangupCause):
                 causes.append({"b_uniqueid": write.uniqueid, "b_cause": write.cause, "b_text": write.text})
@@ -588,8 +640,9 @@ class CallStore:
                  "left_at": time(leg.left_at), "outcome": leg.outcome, "answered_at": time(leg.answered_at),
                  "agent_id": leg.agent_id, "talk_seconds": leg.talk_seconds, "offers": leg.offers,
                  "overflow": leg.overflow, "first_estimate": leg.first_estimate, "priority": leg.priority,
-                 "ended_by": leg.ended_by, "wrap_seconds": leg.wrap_seconds}
-                for e in ends for seq, leg in enumerate(e.queue_legs)]
+                 "ended_by": leg.ended_by, "wrap_seconds": leg.wrap_seconds, "transferred": transferred}
+                for e in ends if e.queue_legs
+                for seq, (leg, transferred) in enumerate(zip(e.queue_legs, leg_transfers(e.events, e.queue_legs)))]
         if legs:
             await s.leg.run(conn, legs)
             answered = {e.call_id for e in ends if any(leg.outcome == "answered" for leg in e.queue_legs)}
@@ -761,7 +814,7 @@ class CallStore:
                 paths[call_id].append(PathEvent(at, kinds[kind], node, value))
         legs: dict[str, list[QueueLeg]] = collections.defaultdict(list)
         for leg in (await conn.execute(_LEGS_OF, {"ids": ids})).all():
-            legs[leg[0]].append(QueueLeg(*leg[2:]))  # the table's columns after the key are QueueLeg's fields
+            legs[leg[0]].append(QueueLeg(*leg[1:]))
         dispositions = _DISPOSITIONS
         # Positional, in _CALL_COLUMNS order (= CallRow's): an export builds millions of these.
         return [
@@ -769,6 +822,49 @@ class CallStore:
                     tuple(legs.get(r[0], ())), r[20], r[21], float(r[22]))
             for r in rows
         ]
+
+    @contextlib.asynccontextmanager
+    async def _streamed(self, query: Select[Any]) -> AsyncIterator[AsyncIterator[Sequence[Sequence[Any]]]]:
+        """The query's rows, _READ_BATCH at a time, from one cursor in one transaction: a
+        consistent view however long the caller takes, and no query per batch."""
+        async with self._begin() as conn:
+            result = await conn.stream(query)
+            try:
+                yield result.partitions(_READ_BATCH)
+            finally:
+                await result.close()
+
+    async def iter_legs(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+    ) -> AsyncIterator[list[StoredLeg]]:
+        """Batches of the queue legs of the calls that started in [since, until), in call start
+        order, each with what the metrics need of its call."""
+        async with self._streamed(_STORED_LEGS.where(*_started_within(since, until))) as batches:
+            async for rows in batches:
+                yield [StoredLeg._make(row) for row in rows]
+
+    async def iter_call_summaries(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+    ) -> AsyncIterator[list[CallSummary]]:
+        """Batches of the calls that started in [since, until), by start time, without their
+        events: the node path and the legs summed up (CallSummary)."""
+        call: Sequence[Any] | None = None  # the last call read, whose legs may go on in the next batch
+        legs: list[Sequence[Any]] = []
+        start = _SUMMARY_LEG
+        async with self._streamed(_SUMMARIES.where(*_started_within(since, until))) as batches:
+            async for rows in batches:
+                done: list[CallSummary] = []
+                for row in rows:
+                    if call is not None and row[0] == call[0]:
+                        legs.append(row[start:])
+                        continue
+                    if call is not None:
+                        done.append(_summary(call, legs))
+                    call = row
+                    legs = [row[start:]] if row[start] is not None else []
+                yield done
+        if call is not None:
+            yield [_summary(call, legs)]
 
     async def agent_events(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
@@ -816,15 +912,23 @@ class CallStore:
             return int((await conn.execute(
                 select(func.count()).select_from(calls).where(*_started_within(since, until)))).scalar_one())
 
-    async def caller_starts(
-        self, since: dt.datetime | None = None, until: dt.datetime | None = None
-    ) -> list[CallerStart]:
-        """Every call started in [since, until) with its caller key, by start time (repeat calls)."""
+    async def repeated_calls(self, since: dt.datetime | None, until: dt.datetime | None, hours: int) -> frozenset[str]:
+        """Ids of the calls started in [since, until) after which the same caller (caller key)
+        called the same dialed number again within `hours` of the call's start (that later
+        call may start up to `hours` after `until`). Counted on the earlier call: the one that
+        did not settle the matter (a first-call-resolution proxy). A withheld number (no key)
+        never repeats. The database pairs each call with the caller's next one (LEAD)."""
+        window = _started_within(since, None if until is None else until + dt.timedelta(hours=hours))
+        following = func.lead(calls.c.started_at).over(partition_by=(calls.c.caller_key, calls.c.dialed),
+                                                       order_by=(calls.c.started_at, calls.c.call_id))
+        paired = (select(calls.c.call_id, calls.c.started_at, following.label("next_start"))
+                  .where(calls.c.caller_key.is_not(None), *window).subquery())
+        query = select(paired.c.call_id).where(
+            paired.c.next_start.is_not(None),
+            duration_ms(paired.c.next_start, paired.c.started_at) <= hours * 3_600_000,
+            *([] if until is None else [paired.c.started_at < until]))
         async with self._begin() as conn:
-            result = await conn.execute(
-                select(calls.c.call_id, calls.c.dialed, calls.c.started_at, calls.c.caller_key)
-                .where(*_started_within(since, until)).order_by(calls.c.started_at, calls.c.call_id))
-            return [CallerStart(*row) for row in result.all()]
+            return frozenset((await conn.execute(query)).scalars())
 
     async def last_agent_events(self, before: dt.datetime) -> list[AgentEvent]:
         """Each agent's last presence change before `before`: how the agent stood at that moment."""

@@ -172,6 +172,11 @@ CALLS: tuple[CallRow, ...] = (
     call("c20", sh(10, 13, 30), QA, GENERAL, (abandoned("general", sh(10, 14), 2),)),
 )
 
+# By hand, repeats within 24 h, counted on the earlier call of the same caller and hotline:
+# K1: c07 then c10 on H1 (11 min apart): c07; c16 is K1 on H2, another hotline. K2: c12 then
+# c13 24 h 1.5 min later: none (with 25 h: c12). K3: c14 23:50 then c15 00:04: c14. K4: c18
+# then c19 (another menu version, the same hotline): c18. c01 withheld: never.
+REPEATED = frozenset({"c07", "c14", "c18"})
 CALLER_KEYS: dict[str, str | None] = {
     "c01": None, "c07": "K1", "c10": "K1", "c16": "K1", "c12": "K2", "c13": "K2", "c14": "K3", "c15": "K3",
     "c18": "K4", "c19": "K4",

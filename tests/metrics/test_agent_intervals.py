@@ -15,14 +15,14 @@ import dataclasses
 
 import pytest
 
-from handcalls import AGENT_EVENTS, CALLER_KEYS, CALLS, SETTINGS, SHANGHAI, sh, zone_of
+from handcalls import AGENT_EVENTS, CALLS, REPEATED, SETTINGS, SHANGHAI, sh, zone_of
 from ivr.metrics.agents import agent_intervals, staffed_intervals
-from ivr.metrics.legs import call_legs, repeated_calls
+from ivr.metrics.legs import call_legs
 from ivr.metrics.model import AgentInterval
 
 
 def rows() -> list[AgentInterval]:
-    legs = list(call_legs(CALLS, zone_of, SETTINGS, repeated_calls(CALLS, CALLER_KEYS, 24)))
+    legs = list(call_legs(CALLS, zone_of, SETTINGS, REPEATED))
     return agent_intervals(legs, AGENT_EVENTS, SHANGHAI, sh(10, 0), sh(10, 45), 15)
 
 

@@ -11,16 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handcalls import CALLER_KEYS, CALLS, H1, H2, LONDON, RESPONSES, SETTINGS, abandoned, call, sh, zone_of
+from handcalls import CALLS, H1, H2, LONDON, REPEATED, RESPONSES, SETTINGS, abandoned, call, sh, zone_of
 from ivr.metrics.intervals import IntervalTable, queue_intervals
-from ivr.metrics.legs import call_legs, repeated_calls
+from ivr.metrics.legs import call_legs
 from ivr.metrics.model import LegRow, QueueInterval, WaitPercentile
 from ivr.records.model import Disposition
 
 
 def legs() -> list[LegRow]:
-    repeats = repeated_calls(CALLS, CALLER_KEYS, SETTINGS.repeat_hours)
-    return list(call_legs(CALLS, zone_of, SETTINGS, repeats))
+    return list(call_legs(CALLS, zone_of, SETTINGS, REPEATED))
 
 
 def table(minutes: int | None = None) -> IntervalTable:
@@ -42,15 +41,6 @@ def percentiles(result: IntervalTable, queue: str, start: dt.datetime, minutes: 
     return {(p.waits, p.percentile): p.wait_seconds for p in result.percentiles
             if p.queue == queue and p.timezone == str(start.tzinfo) and p.interval_start == start
             and p.interval_minutes == minutes}
-
-
-def test_repeat_callers_are_counted_on_the_earlier_call_of_the_same_hotline_within_the_window() -> None:
-    # K1: c07 then c10 on H1 (11 min apart): c07. c16 is K1 on H2: another hotline, no repeat.
-    # K2: c12 then c13 24 h 1.5 min later: outside 24 h. K3: c14 23:49 then c15 00:04: c14.
-    # K4: c18 then c19 (another menu version, same hotline): c18. c01 withheld: never.
-    assert repeated_calls(CALLS, CALLER_KEYS, 24) == {"c07", "c14", "c18"}
-    # With 25 hours, K2's second call counts too.
-    assert repeated_calls(CALLS, CALLER_KEYS, 25) == {"c07", "c12", "c14", "c18"}
 
 
 def test_leg_rows_carry_waits_handle_time_and_flags_with_ami_times_preferred() -> None:

@@ -21,7 +21,7 @@ from callkit import OPEN, TO_BILLING
 from ivr.app import Controller, ControllerOptions
 from ivr.metrics.intervals import queue_intervals
 from ivr.metrics.ivr_funnel import ivr_funnel
-from ivr.metrics.legs import call_legs, repeated_calls
+from ivr.metrics.legs import call_legs
 from ivr.pbxsim import Agent, CallerScript, CallResult, HangUp, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.caller import AgentBehaviour, Step
 from ivr.records.model import CallRow
@@ -99,7 +99,6 @@ async def test_interval_figures_and_funnel_of_scripted_calls(rig: Rig) -> None:
     await store.flush()
     calls: list[CallRow] = [row async for row in store.iter_calls()]
     assert [leg.outcome for row in calls for leg in row.queue_legs] == ["answered", "abandoned", "overflowed"]
-    keys = {row.call_id: await store.caller_key_of(row.call_id) for row in calls}
     config = rig.controller.config
     settings = config.server.metrics  # T 20 s, short abandons under 5 s, repeats within 24 h
 
@@ -108,7 +107,7 @@ async def test_interval_figures_and_funnel_of_scripted_calls(rig: Rig) -> None:
         assert found is not None
         return ZoneInfo(found[1].timezone)
 
-    legs = list(call_legs(calls, zone_of, settings, repeated_calls(calls, keys, settings.repeat_hours)))
+    legs = list(call_legs(calls, zone_of, settings, await store.repeated_calls(None, None, settings.repeat_hours)))
     (row,) = queue_intervals(legs, settings).rows
     answered_wait = legs[0].wait_seconds
     assert answered_wait == calls[0].queue_legs[0].waited < 1.0

@@ -32,9 +32,15 @@ async def v5_file(path: Path) -> None:
             " '4008001234', 'zh-CN', '2026.1', 'cfg-old', '2026-03-01T09:00:00.000+00:00',"
             " '2026-03-01T09:05:00.500+00:00', 300500, 'answered', 'billing: 1002', 'agent', 16, 'Normal Clearing',"
             " 'key-old')")
-        await db.execute(
-            "INSERT INTO call_events (call_id, seq, at, kind, node, value)"
-            " VALUES ('old', 0, '2026-03-01T09:00:30.000+00:00', 'enqueued', 'billing-queue', 'billing priority=0')")
+        # The billing queue, then (the agent sent the caller on) the flow's transfer node.
+        await db.executemany(
+            "INSERT INTO call_events (call_id, seq, at, kind, node, value) VALUES ('old', ?, ?, ?, ?, ?)", [
+                (0, "2026-03-01T09:00:00.000+00:00", "node", "welcome", "play"),
+                (1, "2026-03-01T09:00:30.000+00:00", "node", "billing-queue", "queue"),
+                (2, "2026-03-01T09:00:30.000+00:00", "enqueued", "billing-queue", "billing priority=0"),
+                (3, "2026-03-01T09:05:00.000+00:00", "node", "to-operator", "transfer"),
+                (4, "2026-03-01T09:05:00.000+00:00", "transfer", "to-operator", "PJSIP/operator"),
+            ])
         await db.execute(
             "INSERT INTO queue_legs (call_id, seq, queue, enqueued_at, left_at, outcome, answered_at, agent_id,"
             " talk_seconds, offers, priority, ended_by) VALUES ('old', 0, 'billing', '2026-03-01T09:00:30.000+00:00',"
@@ -67,7 +73,8 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         assert (row.disposition, row.duration_ms, row.hangup_cause, row.caller) == (
             Disposition.ANSWERED, 300500, 16, "*******8000")
         assert row.ended_at == dt.datetime(2026, 3, 1, 9, 5, 0, 500000, tzinfo=UTC)
-        assert [e.kind for e in row.events] == [EventKind.ENQUEUED]
+        assert [e.kind for e in row.events] == [EventKind.NODE, EventKind.NODE, EventKind.ENQUEUED, EventKind.NODE,
+                                                EventKind.TRANSFER]
         (leg,) = row.queue_legs
         assert (leg.agent_id, leg.talk_seconds, leg.wrap_seconds) == ("1002", 250.5, None)  # v6 column: unknown
         assert (row.agent_answered_at, row.bridged_at, row.hold_seconds) == (None, None, 0.0)
@@ -75,11 +82,17 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         (response,) = await surveys.responses_for_call("old")
         assert [(a.question, a.value) for a in response.answers] == [("speed", 5)]
         assert await store.agent_events() == []
+        # v7 worked out, from the events, what the exports read: the path and the transfer.
+        (summary,) = [call async for batch in store.iter_call_summaries() for call in batch]
+        assert (summary.node_path, summary.queues, summary.agent_id) == (
+            "welcome>billing-queue>to-operator", ("billing",), "1002")
+        (stored,) = [leg async for batch in store.iter_legs() for leg in batch]
+        assert (stored.queue, stored.transferred) == ("billing", True)
     finally:
         await store.close()
     async with aiosqlite.connect(path) as db:
         cursor = await db.execute("SELECT version FROM schema_version")
-        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(6,)]
+        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(7,)]
 
 
 async def schema_of(path: Path) -> dict[str, object]:

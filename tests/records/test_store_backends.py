@@ -175,17 +175,12 @@ async def test_iter_calls_streams_in_batches_in_start_order_with_filters(
         await store.close()
 
 
-async def test_counts_caller_starts_and_each_agents_last_presence_before_a_moment(target: Path | str) -> None:
+async def test_counts_calls_and_each_agents_last_presence_before_a_moment(target: Path | str) -> None:
     store = await CallStore.open(target, salt="pepper")
     try:
         await write(store, scripted_calls())
         assert await store.count_calls() == 3
         assert await store.count_calls(at(100), at(200)) == 1  # [since, until)
-        starts = await store.caller_starts(since=at(0))
-        assert [(s.call_id, s.dialed, s.started_at) for s in starts] == [
-            ("answered", "4008001234", T0), ("abandon", "4008001234", at(100.123)), ("open", "4008005678", at(200))]
-        assert [s.caller_key for s in starts] == [
-            caller_key("13800138000", "pepper"), caller_key("+86 139 0013 9000", "pepper"), None]
         store.agent_event(AgentEvent("1001", at(-30), "ready"))
         await store.flush()
         assert await store.last_agent_events(at(400)) == [  # by time: 1003 logged in first
