@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from ivr.config.models import MetricsSettings
-from ivr.metrics.buckets import interval_end, interval_start, utc
+from ivr.metrics.buckets import IntervalStarts, interval_end
 from ivr.metrics.model import LegRow, QueueInterval, WaitPercentile, Waits, Width
 from ivr.metrics.stats import mean, nearest_rank, share
 from routing.model import OverflowCause
@@ -109,9 +109,14 @@ def queue_intervals(
     width: Width = settings.interval_minutes if minutes is None else minutes
     tallies: dict[Key, _Tally] = {}
     leg_keys: dict[tuple[str, str], Key] = {}
+    starts = IntervalStarts(width)
+    zones: dict[str, ZoneInfo] = {}
     for leg in legs:
-        start = interval_start(leg.enqueued_at, ZoneInfo(leg.timezone), width)
-        key = (leg.queue, leg.timezone, utc(start))
+        tz = zones.get(leg.timezone)
+        if tz is None:
+            tz = zones[leg.timezone] = ZoneInfo(leg.timezone)
+        start, start_utc = starts(leg.enqueued_at, tz)
+        key = (leg.queue, leg.timezone, start_utc)
         tally = tallies.get(key)
         if tally is None:
             tally = tallies[key] = _Tally(start)

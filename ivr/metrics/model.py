@@ -21,10 +21,12 @@ AnswerSource = Literal["ami", "controller"]
 Waits = Literal["answered", "all"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LegRow:
     """One stay of one call in one ACD queue, with everything the interval figures use, so
-    that another attribution (by answer or end time) can be computed from these rows."""
+    that another attribution (by answer or end time) can be computed from these rows.
+    Not frozen: a frozen dataclass of this size takes ten times as long to make, and a
+    month's figures make a million."""
 
     call_id: str
     hotline: str  # the dialed hotline number
