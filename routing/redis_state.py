@@ -468,7 +468,7 @@ class RedisState:
             await client.ping()
             await pubsub.subscribe(settings.key_prefix + "changes")
         except (RedisError, OSError) as exc:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed since redis 8.2
             await client.aclose()
             raise StateUnavailable(f"{_server_name(settings.redis_url)}: cannot connect: {exc}") from exc
         return cls(client, settings, clock=clock, pubsub=pubsub)
@@ -662,7 +662,7 @@ class RedisState:
 
     async def _close_pubsub(self) -> None:
         try:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed since redis 8.2
         except (RedisError, OSError):
             pass  # the connection is dropped either way
 
