@@ -40,9 +40,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ivr.cli_export import Kind, write_export  # noqa: E402
 from ivr.config.models import MetricsSettings  # noqa: E402
 from ivr.metrics.erlang import StaffingTarget  # noqa: E402
+from ivr.metrics.exporting import Job, cpus, write_export  # noqa: E402
+from ivr.metrics.model import ExportKind  # noqa: E402
 from ivr.metrics.source import Hotlines, Scope, Source, bulk_reading  # noqa: E402
 from ivr.metrics.staffing import IntervalLoad, StaffingPolicy, plan  # noqa: E402
 from ivr.records.model import CallEnded, CallStarted, Disposition, EventKind, PathEvent, QueueLeg  # noqa: E402
@@ -141,18 +142,19 @@ async def fill(path: Path, count: int, seed: int, *, timed: bool) -> float:
         await store.close()
 
 
-async def export(path: Path, kinds: Sequence[Kind], out_dir: Path) -> dict[str, tuple[int, float]]:
+async def export(path: Path, kinds: Sequence[ExportKind], out_dir: Path, jobs: int) -> dict[str, tuple[int, float]]:
+    """Each export as `ivr export KIND --format csv --output FILE --jobs JOBS` writes it."""
     store = await CallStore.open(path)
-    hotlines = Hotlines({HOTLINE: ZONE}, lambda dialed: dialed if dialed == HOTLINE else None)
+    zones = {HOTLINE: ZONE}
     scope = Scope(FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS))
     figures: dict[str, tuple[int, float]] = {}
     try:
         for kind in kinds:
-            source = Source(store, hotlines, MetricsSettings(), scope)
+            job = Job(path, zones, MetricsSettings(), scope, kind)
+            source = Source(store, Hotlines(zones), job.settings, scope)
             with open(out_dir / f"{kind}.csv", "w", encoding="utf-8", newline="") as out:
                 began = time.perf_counter()
-                rows = await write_export(kind, source, out, "csv", 15, unmasked=False, queue=None, routing=None,
-                                          now=dt.datetime.now(dt.timezone.utc))
+                rows = await write_export(job, source, out, jobs=jobs, scratch=out_dir)
                 figures[kind] = (rows, time.perf_counter() - began)
     finally:
         await store.close()
@@ -191,11 +193,12 @@ def run(args: argparse.Namespace) -> Report:
         report.ingest_calls = args.ingest
         report.ingest_seconds = asyncio.run(fill(ingest_db, args.ingest, args.seed, timed=True))
         export_db = work / "export.sqlite"
-        export_db.unlink(missing_ok=True)
-        asyncio.run(fill(export_db, args.calls, args.seed + 1, timed=False))
+        if not (args.reuse and export_db.is_file()):
+            export_db.unlink(missing_ok=True)
+            asyncio.run(fill(export_db, args.calls, args.seed + 1, timed=False))
         report.export_calls = args.calls
         with bulk_reading():  # as `ivr export` runs
-            report.exports = asyncio.run(export(export_db, ("calls", "intervals"), work))
+            report.exports = asyncio.run(export(export_db, ("calls", "intervals"), work, args.jobs or cpus()))
         report.staffing_rows, report.staffing = time_staffing(args.queues, args.intervals, args.seed)
     finally:
         if not args.keep:
@@ -231,8 +234,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--queues", type=int, default=50)
     parser.add_argument("--intervals", type=int, default=96)
     parser.add_argument("--seed", type=int, default=400)
+    parser.add_argument("--jobs", type=int, default=0, help="processes per export, as `ivr export --jobs` (0: one per CPU)")
     parser.add_argument("--keep", default=None, metavar="DIR",
                         help="work in DIR and keep its databases and CSV files (default: a temporary directory)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: export the calls of DIR/export.sqlite, if there, instead of making them again")
     return parser.parse_args(argv)
 
 

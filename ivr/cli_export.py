@@ -23,21 +23,19 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal, cast
+from typing import IO, TYPE_CHECKING, cast
 
 import click
 
 from ivr.cli_common import fail, load
 
+from ivr.metrics.model import EXPORT_KINDS as KINDS
+from ivr.metrics.model import ExportKind as Kind
+
 if TYPE_CHECKING:
-    from ivr.metrics.export import RowWriter
     from ivr.metrics.model import Width
-    from ivr.metrics.source import Source
-    from routing.config import RoutingConfig
 
 DEFAULT_CONFIG = Path("config")
-Kind = Literal["calls", "legs", "intervals", "agents", "ivr"]
-KINDS: tuple[Kind, ...] = ("calls", "legs", "intervals", "agents", "ivr")
 MINUTES = {"15": 15, "30": 30, "60": 60, "day": 1440}
 
 
@@ -103,13 +101,16 @@ now_option = click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "
 @click.option("--unmasked", is_flag=True,
               help="calls: the caller number as stored (the privacy policy decided what was stored: a masked "
                    "or hashed number stays so).  Default: masked to its last 4 digits.")
+@click.option("--jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes that write a large calls, legs or intervals export together; 0: one per CPU.")
 @now_option
 def export(
     kind: Kind, config_dir: Path, db: str | None, since: dt.datetime | None, until: dt.datetime | None,
     queue: str | None, hotline: str | None, minutes: str | None, fmt: str, output: Path | None, unmasked: bool,
-    now: dt.datetime | None,
+    jobs: int, now: dt.datetime | None,
 ) -> None:
     """Export calls, queue legs, interval figures, agent figures or the IVR funnel."""
+    from ivr.metrics.exporting import Job, cpus, write_export
     from ivr.metrics.source import Hotlines, NoDatabase, Scope, bulk_reading, store_target
 
     command = f"export {kind}"
@@ -129,9 +130,11 @@ def export(
     # Agents count the calls of every queue they took: their queue is chosen from routing.yaml.
     scope = Scope(first, last, None if kind == "agents" else queue, hotline)
 
+    job = Job(target, hotlines.zones, settings, scope, kind, fmt, width, unmasked)
+
     async def run(out: IO[str]) -> int:
-        from ivr.records.store import CallStore
         from ivr.metrics.source import Source
+        from ivr.records.store import CallStore
         from survey_engine.store import SurveyStore
 
         store = await CallStore.open(target)
@@ -139,8 +142,9 @@ def export(
             with progress(f"export {kind}") as (total, advance):
                 source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine), on_read=advance)
                 total(await source.count())
-                return await write_export(kind, source, out, fmt, width, unmasked=unmasked, queue=queue,
-                                          routing=loaded.routing, now=clock(now))
+                return await write_export(job, source, out, jobs=jobs or cpus(), queue=queue,
+                                          routing=loaded.routing, now=clock(now),
+                                          scratch=None if output is None else output.parent)
         finally:
             await store.close()
 
@@ -162,46 +166,3 @@ def export(
                    err=True)
     click.echo(f"{count} {kind} row(s)" + (f" written to {output}" if output is not None else ""), err=True)
 
-
-async def write_export(
-    kind: Kind, source: Source, out: IO[str], fmt: str, width: Width, *, unmasked: bool, queue: str | None,
-    routing: RoutingConfig | None, now: dt.datetime,
-) -> int:
-    """Write one export of the source's scope; returns the number of rows."""
-    from ivr.metrics import export as rows
-    from ivr.metrics.agents import agent_intervals
-    from ivr.metrics.intervals import queue_intervals
-    from ivr.metrics.ivr_funnel import ivr_funnel
-    from ivr.metrics.source import consume
-
-    writer: RowWriter
-    count = 0
-    if kind == "calls":
-        writer = rows.writer_for(fmt, out, rows.CALL_COLUMNS)
-        return await consume(source.summaries(), lambda calls: rows.write_all(
-            writer, (rows.call_row(call, unmasked=unmasked) for call in calls)))
-    if kind == "legs":
-        writer = rows.writer_for(fmt, out, rows.LEG_COLUMNS)
-        async for legs in source.legs():
-            count += rows.write_all(writer, map(rows.row_of, legs))
-        return count
-    if kind == "intervals":
-        settings = source.settings
-        responses = await source.responses()
-        table = await consume(source.legs(), lambda legs: queue_intervals(legs, settings, width, responses))
-        writer = rows.writer_for(fmt, out, rows.interval_columns(settings.wait_percentiles))
-        return rows.write_all(writer, rows.interval_rows(table, width, settings.wait_percentiles))
-    if kind == "agents":
-        from ivr.metrics.history import queues_of
-
-        zone = source.hotlines.planning_zone(source.scope.hotline)
-        events, since, until = await source.agent_events(zone, now)
-        agents = await consume(source.legs(), lambda legs: agent_intervals(legs, events, zone, since, until, width))
-        if queue is not None and routing is not None:
-            serving = {agent for agent, queues in queues_of(routing).items() if queue in queues}
-            agents = [row for row in agents if row.agent_id in serving]
-        writer = rows.writer_for(fmt, out, rows.AGENT_COLUMNS)
-        return rows.write_all(writer, map(rows.row_of, agents))
-    funnel = await consume(source.calls(), ivr_funnel)
-    writer = rows.writer_for(fmt, out, rows.IVR_COLUMNS)
-    return rows.write_all(writer, rows.ivr_rows(funnel))

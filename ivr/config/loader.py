@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import wave
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,20 @@ class ConfigError(Exception):
         super().__init__(f"{len(problems)} configuration problem(s):\n  {lines}")
 
 
+def hotline_number(dialed: str, numbers: Container[str]) -> str | None:
+    """Which of the configured hotline `numbers` a dialed number is: exact key, else digits
+    only, else with a trunk prefix (+, 0, 86, 086, 0086) removed."""
+    if dialed in numbers:
+        return dialed
+    digits = "".join(ch for ch in dialed if ch.isdigit())
+    if digits in numbers:
+        return digits
+    for prefix in ("0086", "086", "86", "0"):
+        if digits.startswith(prefix) and digits[len(prefix):] in numbers:
+            return digits[len(prefix):]
+    return None
+
+
 @dataclass(frozen=True)
 class LoadedConfig:
     server: ServerConfig
@@ -64,19 +79,10 @@ class LoadedConfig:
     surveys: SurveysConfig | None = None  # surveys.yaml; None: nobody is surveyed
 
     def hotline_for(self, dialed: str) -> tuple[str, Hotline] | None:
-        """The hotline for a dialed number: exact key, else digits only, else with a trunk prefix
-        (+, 0, 86, 086, 0086) removed. Returns (configured number, hotline)."""
+        """The hotline for a dialed number (`hotline_number`). Returns (configured number, hotline)."""
         hotlines = self.directory.hotlines
-        if dialed in hotlines:
-            return dialed, hotlines[dialed]
-        digits = "".join(ch for ch in dialed if ch.isdigit())
-        if digits in hotlines:
-            return digits, hotlines[digits]
-        for prefix in ("0086", "086", "86", "0"):
-            if digits.startswith(prefix) and digits[len(prefix):] in hotlines:
-                number = digits[len(prefix):]
-                return number, hotlines[number]
-        return None
+        number = hotline_number(dialed, hotlines)
+        return None if number is None else (number, hotlines[number])
 
     def flow_for(self, hotline: Hotline) -> Flow:
         """The hotline's flow (always present in a loaded config)."""

@@ -18,6 +18,9 @@ from typing import Literal
 Width = Literal[15, 30, 60, 1440]
 DAY: Width = 1440
 AnswerSource = Literal["ami", "controller"]
+# What `ivr export` writes.
+ExportKind = Literal["calls", "legs", "intervals", "agents", "ivr"]
+EXPORT_KINDS: tuple[ExportKind, ...] = ("calls", "legs", "intervals", "agents", "ivr")
 Waits = Literal["answered", "all"]
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
+from ivr.config.loader import hotline_number
 from ivr.config.models import MetricsSettings
 from ivr.metrics.buckets import IntervalStarts
 from ivr.metrics.legs import leg_rows
@@ -41,6 +42,7 @@ LEG_PAD = dt.timedelta(hours=4)
 # Survey answers arrive after the call (the web form much later): read this far past the days.
 RESPONSE_PAD = dt.timedelta(days=7)
 BATCH = 2000
+Window = tuple[dt.datetime | None, dt.datetime | None]  # UTC [start, end); None: open
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -87,23 +89,18 @@ class Hotlines:
     A number not in hotlines.yaml (a hotline since removed) counts in UTC and is remembered
     in `unknown`, so that the command can say so."""
 
-    def __init__(self, zones: Mapping[str, ZoneInfo], resolve: Callable[[str], str | None]) -> None:
+    def __init__(self, zones: Mapping[str, ZoneInfo]) -> None:
         self.zones = dict(zones)
-        self._resolve = resolve
         self._numbers: dict[str, str | None] = {}
         self.unknown: set[str] = set()
 
     @classmethod
     def from_config(cls, loaded: LoadedConfig) -> Hotlines:
-        def resolve(dialed: str) -> str | None:
-            found = loaded.hotline_for(dialed)
-            return None if found is None else found[0]
-
-        return cls({number: ZoneInfo(h.timezone) for number, h in loaded.directory.hotlines.items()}, resolve)
+        return cls({number: ZoneInfo(h.timezone) for number, h in loaded.directory.hotlines.items()})
 
     def number(self, dialed: str) -> str | None:
         if dialed not in self._numbers:
-            self._numbers[dialed] = self._resolve(dialed)
+            self._numbers[dialed] = hotline_number(dialed, self.zones)
         return self._numbers[dialed]
 
     def zone_of(self, dialed: str) -> ZoneInfo:
@@ -177,7 +174,10 @@ class Source:
     zone: ZoneInfo | None = None
     # Told how many stored calls were read, a batch at a time (a progress bar).
     on_read: Callable[[int], None] = lambda calls: None
-    _window: tuple[dt.datetime | None, dt.datetime | None] = field(init=False)
+    # Only calls that started in this UTC window [start, end): one part of an export that
+    # several processes write (ivr.metrics.parallel).
+    within: Window = (None, None)
+    _window: Window = field(init=False)
     _hotline: str | None = field(init=False)
     _days: dict[ZoneInfo, tuple[UtcText | None, UtcText | None]] = field(init=False, default_factory=dict)
 
@@ -198,10 +198,18 @@ class Source:
     def _on_hotline(self, dialed: str) -> bool:
         return self._hotline is None or (self.hotlines.number(dialed) or dialed) == self._hotline
 
+    def reads(self, *, legs: bool = False) -> Window:
+        """The UTC window of call starts that `summaries` (or `legs`, LEG_PAD earlier) reads."""
+        start, end = self._window
+        if legs:
+            start = _minus(start, LEG_PAD)
+        low, high = self.within
+        return (low if start is None or (low is not None and low > start) else start,
+                high if end is None or (high is not None and high < end) else end)
+
     async def count(self) -> int:
         """Calls stored in the UTC window of the scope: an upper bound for a progress bar."""
-        start, end = self._window
-        return await self.store.count_calls(start, end)
+        return await self.store.count_calls(*self.reads())
 
     async def _stored(self, start: dt.datetime | None, end: dt.datetime | None, *,
                       events: bool = True) -> AsyncIterator[list[CallRow]]:
@@ -219,19 +227,17 @@ class Source:
     async def calls(self, *, events: bool = True) -> AsyncIterator[list[CallRow]]:
         """Batches of the calls that started on the scope's days (in their hotline's zone), of
         its hotline, with a leg in its queue; by start time."""
-        async for stored in self._stored(*self._window, events=events):
+        async for stored in self._stored(*self.reads(), events=events):
             yield [call for call in stored
                    if self._wanted(call.dialed, utc_text(call.started_at), (leg.queue for leg in call.queue_legs))]
 
     async def repeated(self) -> frozenset[str]:
         """The calls `legs` reads whose caller called the same hotline again within repeat_hours."""
-        start, end = self._window
-        return await self.store.repeated_calls(_minus(start, LEG_PAD), end, self.settings.repeat_hours)
+        return await self.store.repeated_calls(*self.reads(legs=True), self.settings.repeat_hours)
 
     async def summaries(self) -> AsyncIterator[list[CallSummary]]:
         """Batches of the scope's calls as `calls` selects them, without their events."""
-        start, end = self._window
-        async for stored in self.store.iter_call_summaries(start, end):
+        async for stored in self.store.iter_call_summaries(*self.reads()):
             self.on_read(len(stored))
             yield [call for call in stored if self._wanted(call.dialed, call.started_at, call.queues)]
 
@@ -251,10 +257,9 @@ class Source:
         starts on the scope's days, repeats marked."""
         repeated = await self.repeated()
         queue = self.scope.queue
-        start, end = self._window
         starts = IntervalStarts(self.settings.interval_minutes)
         holds = self.scope.holds
-        async for stored in self.store.iter_legs(_minus(start, LEG_PAD), end):
+        async for stored in self.store.iter_legs(*self.reads(legs=True)):
             self.on_read(len(stored))
             wanted = [leg for leg in stored if (queue is None or leg.queue == queue) and self._on_hotline(leg.dialed)]
             yield [leg for leg in leg_rows(wanted, self.zone_of, self.settings, repeated, starts)

@@ -912,6 +912,29 @@ class CallStore:
             return int((await conn.execute(
                 select(func.count()).select_from(calls).where(*_started_within(since, until)))).scalar_one())
 
+    async def start_range(self, since: dt.datetime | None, until: dt.datetime | None,
+                          ) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The first and the last start of the calls started in [since, until) (None: no call)."""
+        async with self._begin() as conn:
+            first, last = (await conn.execute(select(func.min(calls.c.started_at), func.max(calls.c.started_at))
+                                              .where(*_started_within(since, until)))).one()
+        return first, last
+
+    async def start_splits(self, since: dt.datetime | None, until: dt.datetime | None, parts: int) -> list[dt.datetime]:
+        """Start times that cut the calls started in [since, until) into `parts` runs of about
+        equal size (fewer when many calls share a start), ascending: where a long read is
+        split between processes."""
+        total = await self.count_calls(since, until)
+        offsets = sorted({total * n // parts for n in range(1, parts)} - {0})
+        cuts: list[dt.datetime] = []
+        async with self._begin() as conn:
+            for offset in offsets:
+                found = (await conn.execute(select(calls.c.started_at).where(*_started_within(since, until))
+                                            .order_by(calls.c.started_at).offset(offset).limit(1))).scalar()
+                if found is not None and (not cuts or found > cuts[-1]) and (since is None or found > since):
+                    cuts.append(found)
+        return cuts
+
     async def repeated_calls(self, since: dt.datetime | None, until: dt.datetime | None, hours: int) -> frozenset[str]:
         """Ids of the calls started in [since, until) after which the same caller (caller key)
         called the same dialed number again within `hours` of the call's start (that later
