@@ -35,7 +35,13 @@ Events carry the header names, in the order, of the recordings in ../shared/aste
 
 `AmiCallEvents` is a `ivr.pbxsim.peer.CallObserver`: pass it to `place_call(...,
 observer=...)` and the peer emits Newchannel, Newexten, Newstate, VarSet,
-AGIExecStart/End, DTMFBegin/End, MixMonitorStart, DialBegin/End and Hangup for that call.
+AGIExecStart/End, DTMFBegin/End, MixMonitorStart, DialBegin/End, BridgeCreate/Enter/Leave/Destroy
+and Hangup for that call. A Dial's events come when Asterisk sends them (ami-survey.txt), which
+`place_call(..., time_scale=...)` plays in real time: DialBegin when the command starts; when the
+agent answers, DialEnd ANSWER, BridgeCreate and BridgeEnter of the agent's channel, then of the
+caller's; when the call ends, BridgeLeave of the side that left first, the agent channel's Hangup,
+BridgeDestroy; then AGIExecEnd with the reply. An unanswered Dial's DialEnd and Hangup come when it
+stopped ringing (BUSY: at once).
 """
 
 from __future__ import annotations
@@ -46,11 +52,12 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ivr.ami.codec import Action, AmiParser, AmiProtocolError, ConnectionClosed, Header, banner, encode_message
-from ivr.pbxsim.channel import SimChannel, parse_args
+from ivr.pbxsim.channel import DialLeg, SimChannel, parse_args
 from ivr.pbxsim.peer import CallResult, SimCall
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,13 @@ DIAL_CAUSE = {"ANSWER": 16, "BUSY": 17, "NOANSWER": 19, "CANCEL": 16}
 
 def cause_text(cause: int) -> str:
     return CAUSE_TEXT.get(cause, "Unknown")
+
+
+def bridge_headers(bridge_id: str, channels: int) -> list[Header]:
+    """The basic bridge app_dial puts the caller and the agent in (ami-survey.txt)."""
+    return [("BridgeUniqueid", bridge_id), ("BridgeType", "basic"), ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", "<unknown>"), ("BridgeName", "<unknown>"), ("BridgeNumChannels", str(channels)),
+            ("BridgeVideoSourceMode", "none")]
 
 
 @dataclass
@@ -469,7 +483,7 @@ class AmiCallEvents:
         self.peer = peer
         self.hangup_cause = hangup_cause
         self.channels: dict[str, ChannelSnapshot] = {}
-        self._seen: dict[str, tuple[int, int]] = {}  # uniqueid -> (#pressed, #mixmonitor) already told
+        self._seen: dict[str, tuple[int, int, int]] = {}  # uniqueid -> (#pressed, #mixmonitor, #dials) told
 
     def call_started(self, call: SimCall, uniqueid: str, channel: str, request: str) -> None:
         snap = ChannelSnapshot(
@@ -478,7 +492,7 @@ class AmiCallEvents:
             language=call.language,
         )
         self.channels[uniqueid] = snap
-        self._seen[uniqueid] = (0, 0)
+        self._seen[uniqueid] = (0, 0, 0)
         emit = self.peer.emit
         emit("Newchannel", "call", snap.headers())
         emit("Newexten", "dialplan", [*snap.headers(), ("Extension", snap.exten), ("Application", "Answer"),
@@ -490,14 +504,14 @@ class AmiCallEvents:
         emit("Newexten", "dialplan", [*snap.headers(), ("Extension", snap.exten), ("Application", "AGI"),
                                       ("AppData", app_data)])
 
-    def command(self, uniqueid: str, line: str, reply: list[str], channel: SimChannel) -> None:
+    def command(self, uniqueid: str, line: str, reply: list[str], channel: SimChannel) -> Iterator[float]:
         snap = self.channels[uniqueid]
         emit = self.peer.emit
         command_id = str(random.randrange(1, 2**31))
         emit("AGIExecStart", "agi", [*snap.headers(), ("CommandId", command_id), ("Command", line)])
         words = parse_args(line)
         verb = " ".join(words[:2]).upper()
-        pressed_before, mix_before = self._seen[uniqueid]
+        pressed_before, mix_before, dials_before = self._seen[uniqueid]
         for _at, digit, _consumed in channel.pressed[pressed_before:]:
             emit("DTMFBegin", "dtmf", [*snap.headers(), ("Digit", digit), ("Direction", "Received")])
             emit("DTMFEnd", "dtmf", [*snap.headers(), ("Digit", digit), ("DurationMs", "100"),
@@ -514,8 +528,6 @@ class AmiCallEvents:
                 emit("VarSet", "dialplan", [*snap.headers(), ("Variable", "MIXMONITOR_FILENAME"),
                                             ("Value", channel.mixmonitor[-1].split(",")[0])])
                 emit("MixMonitorStart", "call", snap.headers())
-            elif app == "dial":
-                self._dial(snap, data, channel)
         elif verb in ("SET CONTEXT", "SET EXTENSION", "SET PRIORITY") and len(words) >= 3:
             # res_agi changes the channel at once: later snapshots show the new place.
             if verb == "SET CONTEXT":
@@ -524,33 +536,50 @@ class AmiCallEvents:
                 snap.exten = words[2]
             elif words[2].isdigit():
                 snap.priority = int(words[2])
-        self._seen[uniqueid] = (len(channel.pressed), len(channel.mixmonitor))
+        for leg in channel.dials[dials_before:]:
+            yield from self._dial(snap, leg)
+        self._seen[uniqueid] = (len(channel.pressed), len(channel.mixmonitor), len(channel.dials))
         code, result = agi_result(words, reply)
+        yield channel.now  # res_agi tells the end when the command has run
         emit("AGIExecEnd", "agi", [*snap.headers(), ("CommandId", command_id), ("Command", line),
                                    ("ResultCode", code), ("Result", result)])
 
-    def _dial(self, snap: ChannelSnapshot, data: str, channel: SimChannel) -> None:
-        status = channel.variables.get("DIALSTATUS", "")
-        target = data.split(",")[0]
-        if status == "CHANUNAVAIL" or not target or "/" not in target:
-            return  # ast_request failed: no channel, no DialBegin
-        tech, _, resource = target.partition("/")
+    def _dial(self, snap: ChannelSnapshot, leg: DialLeg) -> Iterator[float]:
+        """The events of one Dial, each yielded after the moment it comes at (see the module docstring)."""
+        tech, _, resource = leg.target.partition("/")
         n = next(_channel_numbers)
-        name = f"{target}-{n:08x};1" if tech.lower() == "local" else f"{target}-{n:08x}"
+        name = f"{leg.target}-{n:08x};1" if tech.lower() == "local" else f"{leg.target}-{n:08x}"
         exten, _, context = resource.partition("@")
-        context = context or "default"
         dest = ChannelSnapshot(
-            name=name, uniqueid=f"{snap.uniqueid}{n}", linkedid=snap.linkedid, context=context, exten=exten,
-            state=0, caller_num=snap.exten, caller_name=snap.caller_name, connected_num=snap.caller_num,
+            name=name, uniqueid=f"{snap.uniqueid}{n}", linkedid=snap.linkedid, context=context or "default",
+            exten=exten, state=0, caller_num=snap.exten, caller_name=snap.caller_name, connected_num=snap.caller_num,
             connected_name=snap.caller_name, language=snap.language,
         )
-        emit = self.peer.emit
+        emit, peer = self.peer.emit, self.peer
         emit("Newchannel", "call", dest.headers())
         emit("DialBegin", "call", [*snap.headers(), *dest.headers("Dest"), ("DialString", resource)])
-        if status == "ANSWER":
-            dest.state = 6
-        emit("DialEnd", "call", [*snap.headers(), *dest.headers("Dest"), ("DialStatus", status)])
-        self.peer.hangup(dest, DIAL_CAUSE.get(status, 16))
+        if leg.answered is None:
+            yield leg.ended
+            emit("DialEnd", "call", [*snap.headers(), *dest.headers("Dest"), ("DialStatus", leg.status)])
+            peer.hangup(dest, DIAL_CAUSE.get(leg.status, 16))
+            return
+        yield leg.answered
+        dest.state, dest.exten = 6, ""  # app_dial's answered peer has no extension (ami-survey.txt)
+        emit("DialEnd", "call", [*snap.headers(), *dest.headers("Dest"), ("DialStatus", leg.status)])
+        bridge = str(uuid.uuid4())
+        emit("BridgeCreate", "call", bridge_headers(bridge, 0))
+        emit("BridgeEnter", "call", [*bridge_headers(bridge, 1), *dest.headers()])
+        emit("BridgeEnter", "call", [*bridge_headers(bridge, 2), *snap.headers()])
+        yield leg.ended
+        # ami-survey.txt has the agent leave first; when the caller does, the simulator mirrors it.
+        first, second = (dest, snap) if leg.agent_left else (snap, dest)
+        emit("BridgeLeave", "call", [*bridge_headers(bridge, 1), *first.headers()])
+        if leg.agent_left:
+            peer.hangup(dest, DIAL_CAUSE["ANSWER"])
+        emit("BridgeLeave", "call", [*bridge_headers(bridge, 0), *second.headers()])
+        if not leg.agent_left:
+            peer.hangup(dest, DIAL_CAUSE["ANSWER"])
+        emit("BridgeDestroy", "call", bridge_headers(bridge, 0))
 
     def call_ended(self, result: CallResult) -> None:
         snap = self.channels.pop(result.uniqueid, None)

@@ -3,7 +3,8 @@
 `SimChannel.handle(line)` takes one command line and returns the exact lines Asterisk
 22 would send back (res_agi.c semantics, checked against recorded transcripts). Media
 commands advance the clock by what they would take; the caller's key presses and
-hang-up are events on that clock.
+hang-up are events on that clock, and so are a Dial's answer and end (`dials`), for what
+Asterisk tells over AMI meanwhile.
 """
 
 from __future__ import annotations
@@ -84,6 +85,20 @@ class Heard:
     interrupted_by: str | None = None
 
 
+@dataclass(frozen=True)
+class DialLeg:
+    """One Dial that created the dialed channel, on the channel's clock. Unanswered, it ended
+    (DialEnd) at `ended`; answered, the caller and the agent were bridged from `answered` to
+    `ended`, when `agent_left` says who went first."""
+
+    target: str
+    status: str  # its DIALSTATUS
+    began: float
+    ended: float
+    answered: float | None = None
+    agent_left: bool = False
+
+
 @dataclass
 class _Event:
     at: float
@@ -107,6 +122,7 @@ class SimChannel:
     location: tuple[str, str, str] | None = None
     music: str | None = None  # the music-on-hold class playing (SET MUSIC ON), if any
     music_log: list[tuple[float, str]] = field(default_factory=list)  # (time, "on <class>" | "off")
+    dials: list[DialLeg] = field(default_factory=list)
     _events: list[_Event] = field(default_factory=list)
     _step: int = 0
 
@@ -474,14 +490,20 @@ class SimChannel:
         proceed = len(parts) > 2 and "g" in parts[2]
         behaviour = self.agents.get(target)
         self.variables["ANSWEREDTIME"] = ""
-        if not self.alive:
+        if not self.alive:  # no channel is requested (ami-silent.txt: no DialBegin)
             self.variables["DIALSTATUS"] = "CANCEL"
             return ["200 result=-1"]
         if behaviour is None:
             self.variables["DIALSTATUS"] = "CHANUNAVAIL"
             return ["200 result=0"]
+        began = self.now
+
+        def unanswered(status: str) -> None:
+            self.variables["DIALSTATUS"] = status
+            self.dials.append(DialLeg(target, status, began, self.now))
+
         if isinstance(behaviour, Busy):
-            self.variables["DIALSTATUS"] = "BUSY"
+            unanswered("BUSY")
             return ["200 result=0"]
         # The caller hears ringback from here: HangUp(on_prompt="ringing:<target>") hangs up while it rings.
         self._prompt_started(f"ringing:{target}")
@@ -490,11 +512,11 @@ class SimChannel:
         while event is not None and event.digit is not None:
             event = self._next_event(answer_at)
         if event is not None:
-            self.variables["DIALSTATUS"] = "CANCEL"
+            unanswered("CANCEL")
             return ["200 result=-1"]
         self.now = answer_at
         if isinstance(behaviour, NoAnswer):
-            self.variables["DIALSTATUS"] = "NOANSWER"
+            unanswered("NOANSWER")
             return ["200 result=0"]
         assert isinstance(behaviour, Agent)
         self.variables["DIALSTATUS"] = "ANSWER"
@@ -504,6 +526,8 @@ class SimChannel:
             event = self._next_event(end)
         talked = (self.now if event is not None else end) - answer_at
         self.variables["ANSWEREDTIME"] = str(int(round(talked)))
+        self.dials.append(DialLeg(target, "ANSWER", began, answer_at + talked, answer_at,
+                                  agent_left=event is None and behaviour.hangs_up_first))
         if event is not None:  # the caller hung up first
             return ["200 result=-1"]
         self.now = end

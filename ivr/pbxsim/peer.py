@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -69,7 +69,12 @@ class CallObserver(Protocol):
 
     def call_started(self, call: SimCall, uniqueid: str, channel: str, request: str) -> None: ...
 
-    def command(self, uniqueid: str, line: str, reply: list[str], channel: SimChannel) -> None: ...
+    def command(self, uniqueid: str, line: str, reply: list[str], channel: SimChannel) -> Iterator[float]:
+        """Tell of one command that `channel` has just run. A generator: it tells what happened
+        during the command in order and, before what came after the command's start, yields that
+        moment on the channel's clock, for a caller playing in real time to wait until then.
+        Nothing is told unless it is iterated."""
+        ...
 
     def call_ended(self, result: CallResult) -> None: ...
 
@@ -197,14 +202,16 @@ async def _session(
             line = raw.decode(errors="replace").rstrip("\n")
             result.turnarounds.append((SimChannel.verb_of(line), time.perf_counter() - replied_at))
             transcript.append(("S", line))
-            started = channel.now
+            reached = channel.now  # the channel time real time has caught up with
             reply = channel.handle(line)
-            if observer is not None:
-                observer.command(result.uniqueid, line, reply, channel)
             for out in reply:
                 transcript.append(("A", out))
-            if time_scale > 0 and channel.now > started:
-                await asyncio.sleep((channel.now - started) * time_scale)
+            # What the observer tells of the command comes at its own moment (e.g. AMI's DialEnd
+            # when the agent answers, not when Dial returns), the reply at the command's end.
+            if observer is not None:
+                for at in observer.command(result.uniqueid, line, reply, channel):
+                    reached = await _wait_until(at, reached, time_scale)
+            await _wait_until(channel.now, reached, time_scale)
             writer.write("".join(f"{out}\n" for out in reply).encode())
             await writer.drain()
             replied_at = time.perf_counter()
@@ -216,6 +223,15 @@ async def _session(
             await writer.wait_closed()
         except ConnectionError:
             pass
+
+
+async def _wait_until(at: float, reached: float, time_scale: float) -> float:
+    """Sleep from channel time `reached` until `at`, scaled; return the time reached."""
+    if at <= reached:
+        return reached
+    if time_scale > 0:
+        await asyncio.sleep((at - reached) * time_scale)
+    return at
 
 
 async def place_calls(

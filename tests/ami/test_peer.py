@@ -181,7 +181,8 @@ def play(observer: AmiCallEvents, call: SimCall, commands: list[str], uniqueid: 
     name = f"Local/{call.extension}@{call.context}-00000001;2"
     observer.call_started(call, uniqueid, name, f"agi://127.0.0.1:4573/{call.script}")
     for line in commands:
-        observer.command(uniqueid, line, channel.handle(line), channel)
+        for _moment in observer.command(uniqueid, line, channel.handle(line), channel):
+            pass
     result = CallResult(uniqueid, [], channel.heard, channel.pressed, channel.variables, channel.mixmonitor,
                         channel.location, channel.hung_up_by, channel.now, True)
     observer.call_ended(result)
