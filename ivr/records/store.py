@@ -238,6 +238,23 @@ def _whole_ms(moment: dt.datetime) -> dt.datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def _memoized(convert: Callable[[dt.datetime | None], Any]) -> Callable[[dt.datetime | None], Any]:
+    """`convert` remembering its answers for one batch: a call's events share their moments
+    (a digit and the node it leads to; the queue node, its event and the enqueue), and
+    formatting them was a quarter of the writer's time."""
+    seen: dict[dt.datetime, Any] = {}
+
+    def time(moment: dt.datetime | None) -> Any:
+        if moment is None:
+            return None
+        value = seen.get(moment)
+        if value is None:
+            value = seen[moment] = convert(moment)
+        return value
+
+    return time
+
+
 def _started_within(since: dt.datetime | None, until: dt.datetime | None) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if since is not None:
@@ -305,6 +322,8 @@ class _Statements:
             calls.c.call_id == queue_legs.c.call_id).scalar_subquery()
         sync = update(queue_legs).values(answered_at=ami_answer).where(
             queue_legs.c.outcome == "answered", queue_legs.c.seq == first_answered, ami_answer.is_not(None))
+        self.ami_answered = select(calls.c.call_id).where(
+            calls.c.call_id.in_(bindparam("ids", expanding=True)), calls.c.agent_answered_at.is_not(None))
         self.sync_by_call = sync.where(queue_legs.c.call_id == bindparam("b_call_id"))
         self.sync_by_uniqueid = sync.where(queue_legs.c.call_id.in_(
             select(calls.c.call_id).where(calls.c.uniqueid == bindparam("b_uniqueid")).scalar_subquery()))
@@ -572,7 +591,7 @@ class CallStore:
 
     async def _write(self, writes: Iterable[Write]) -> None:
         s = self._statements
-        time = s.time
+        time = _memoized(s.time)
         starts: dict[str, tuple[dict[str, Any], dt.datetime]] = {}
         whole: list[dict[str, Any]] = []  # started and ended in this batch: one row, no UPDATE
         ends: list[CallEnded] = []  # their legs and events, and the ends of calls started earlier
@@ -617,7 +636,7 @@ class CallStore:
             if updates:
                 await s.end.run(conn, updates)
             if ends:
-                await self._write_paths(conn, ends)
+                await self._write_paths(conn, ends, time)
             if causes:
                 await conn.execute(s.cause, causes)
             if ami:
@@ -628,10 +647,10 @@ class CallStore:
             if presence:
                 await conn.execute(s.agent, presence)
 
-    async def _write_paths(self, conn: AsyncConnection, ends: Sequence[CallEnded]) -> None:
+    async def _write_paths(self, conn: AsyncConnection, ends: Sequence[CallEnded],
+                           time: Callable[[dt.datetime | None], Any]) -> None:
         """The ended calls' events and queue legs (replacing any written before)."""
         s = self._statements
-        time = s.time
         events = [{"call_id": e.call_id, "seq": seq, "at": time(ev.at), "kind": ev.kind.value, "node": ev.node,
                    "value": ev.value} for e in ends for seq, ev in enumerate(e.events)]
         if events:
@@ -645,9 +664,10 @@ class CallStore:
                 for seq, (leg, transferred) in enumerate(zip(e.queue_legs, leg_transfers(e.events, e.queue_legs)))]
         if legs:
             await s.leg.run(conn, legs)
-            answered = {e.call_id for e in ends if any(leg.outcome == "answered" for leg in e.queue_legs)}
-            if answered:
-                await conn.execute(s.sync_by_call, [{"b_call_id": call_id} for call_id in sorted(answered)])
+            answered = sorted({e.call_id for e in ends if any(leg.outcome == "answered" for leg in e.queue_legs)})
+            # Only calls AMI's answer reached first: one lookup instead of an UPDATE per call.
+            if answered and (known := (await conn.execute(s.ami_answered, {"ids": answered})).scalars().all()):
+                await conn.execute(s.sync_by_call, [{"b_call_id": call_id} for call_id in known])
 
     # --- direct access (callbacks, reads): raise StoreUnavailable when the database is down ---
 
