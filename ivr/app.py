@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class Controller:
         self.store = await CallStore.open(
             db, privacy_policy=settings.privacy.caller_number, salt=settings.privacy.hash_salt,
             spool_dir=None if isinstance(db, Path) else self.resolve(Path("var")),
+            controller=settings.store.controller or socket.gethostname(),
         )
         try:
             recovered = await self.store.recover_interrupted(self.options.clock())

@@ -28,7 +28,8 @@ worker, which ends the offer itself when the OriginateResponse arrives.
 
 Whatever happens, a reservation made here is ended (the offer ended) before the attempt is
 over, and a request claimed here is finished: nothing stays reserved or dialing. Requests
-a crash left dialing are made pending again at start-up (`CallStore.recover_callbacks`).
+a crash left dialing are made pending again when the controller that dialed them starts
+again (`CallStore.recover_callbacks`).
 """
 
 from __future__ import annotations

@@ -56,6 +56,9 @@ class StoreSettings(Strict):
     # A database URL (postgresql://user@host/db) for several controllers writing to one
     # store; when set it replaces sqlite_path.
     url: str | None = None
+    # This controller's name on the calls it starts and the callbacks it dials: at start-up it
+    # closes only its own open ones in a shared store. None: the host name.
+    controller: str | None = Field(default=None, min_length=1)
 
 
 class MetricsSettings(Strict):

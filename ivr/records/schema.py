@@ -174,6 +174,7 @@ calls = Table(
     Column("bridged_at", UtcTime),
     Column("hold_seconds", Float, nullable=False, server_default="0"),
     Column("node_path", Text),  # v7: model.node_path of the call's events, written with its end
+    Column("controller", Text),  # v8: who started it (CallStore.controller); NULL before v8
     Index("calls_started", "started_at"),
     Index("calls_uniqueid", "uniqueid"),
     Index("calls_hotline_started", "dialed", "started_at"),
@@ -228,6 +229,7 @@ callbacks = Table(
     Column("requested_at", UtcTime, nullable=False),
     Column("updated_at", UtcTime, nullable=False),
     Column("next_attempt_at", UtcTime, nullable=False),
+    Column("controller", Text),  # v8: who dialed it last
     Index("callbacks_status_queue", "status", "queue", "requested_at"),
 )
 
@@ -507,8 +509,15 @@ def _v7(sync: Connection) -> None:
                          moved)
 
 
+def _v8(sync: Connection) -> None:
+    """v8: the controller that started each call and dialed each callback, so that with several
+    controllers on one store a restarted one closes only what it left open."""
+    _add_columns(sync, calls, "controller")
+    _add_columns(sync, callbacks, "controller")
+
+
 _BACKFILL = 2000  # calls per batch of _v7
-_STEPS = (_v6, _v7)  # after the legacy SQLite steps, on either backend
+_STEPS = (_v6, _v7, _v8)  # after the legacy SQLite steps, on either backend
 SCHEMA_VERSION = len(MIGRATIONS) + len(_STEPS)
 
 

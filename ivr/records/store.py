@@ -18,7 +18,8 @@ What a crash can lose: only records enqueued and neither committed nor spooled y
 the batch being written (the writer drains continuously: the last few milliseconds of
 calls), or, during an outage, the records enqueued since the writer's last spool append
 (it appends as soon as it wakes up for them). Calls a crash left open are closed as
-`interrupted` by `recover_interrupted` at the next start. A record the database refuses
+`interrupted` by `recover_interrupted` at the next start (in a store several controllers
+share, by the controller that left them open). A record the database refuses
 for its content (never expected) is set aside in `<name>-rejected.jsonl` beside the spool
 and logged as an error, so that it cannot hold back the records after it.
 
@@ -59,6 +60,7 @@ from sqlalchemy import (
     desc,
     func,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -238,6 +240,12 @@ def _whole_ms(moment: dt.datetime) -> dt.datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+# No call lasts a day, and no callback is dialed for an hour: a row open longer was left by a
+# controller that stopped and has not come back, and any controller that starts closes it.
+OPEN_LIMIT = dt.timedelta(days=1)
+DIAL_LIMIT = dt.timedelta(hours=1)
+
+
 def _memoized(convert: Callable[[dt.datetime | None], Any]) -> Callable[[dt.datetime | None], Any]:
     """`convert` remembering its answers for one batch: a call's events share their moments
     (a digit and the node it leads to; the queue node, its event and the enqueue), and
@@ -281,7 +289,7 @@ class _Bulk:
 
 
 _START_KEYS = ("call_id", "uniqueid", "channel", "dialed", "caller", "hotline", "language", "menu_version",
-               "config_version", "started_at", "caller_key")
+               "config_version", "started_at", "caller_key", "controller")
 
 
 class _Statements:
@@ -332,10 +340,12 @@ class _Statements:
 class CallStore:
     def __init__(
         self, engine: AsyncEngine, policy: Policy, salt: str, *, spool_dir: Path, name: str, target: str,
-        retry_min: float = 0.5, retry_max: float = 30.0,
+        controller: str | None = None, shared: bool = False, retry_min: float = 0.5, retry_max: float = 30.0,
     ) -> None:
         self.engine = engine
         self.target = target  # for log lines: the file, or the URL without its password
+        self.controller = controller
+        self._shared = shared  # other controllers write to this store: recover only our rows
         self._policy = policy
         self._salt = salt
         self._statements = _Statements(engine.dialect)
@@ -359,12 +369,14 @@ class CallStore:
     @classmethod
     async def open(
         cls, target: Target, *, privacy_policy: Policy = "mask", salt: str = "", spool_dir: Path | None = None,
-        retry_min: float = 0.5, retry_max: float = 30.0, busy_timeout: float = 5.0,
+        controller: str | None = None, retry_min: float = 0.5, retry_max: float = 30.0, busy_timeout: float = 5.0,
     ) -> CallStore:
         """A SQLite file (a Path or a plain path) or a `postgresql://` URL. The spool goes beside
         the SQLite file, or into `spool_dir` (for PostgreSQL: `var/` unless given). Failed writes
         are retried after `retry_min` seconds, doubling up to `retry_max`; SQLite waits up to
-        `busy_timeout` seconds for a lock another connection holds.
+        `busy_timeout` seconds for a lock another connection holds. `controller` names this
+        controller on the calls it starts and the callbacks it dials (see `recover_interrupted`);
+        unnamed, they are anyone's to recover.
 
         An unreachable PostgreSQL server does not stop the start: records are spooled until it
         answers, and reads raise StoreUnavailable meanwhile. A SQLite file that cannot be opened
@@ -373,7 +385,8 @@ class CallStore:
         name = path.name if path is not None else "records"
         directory = spool_dir or (path.parent if path is not None else Path("var"))
         store = cls(open_engine(target, busy_timeout=busy_timeout), privacy_policy, salt, spool_dir=directory,
-                    name=name, target=describe(target), retry_min=retry_min, retry_max=retry_max)
+                    name=name, target=describe(target), controller=controller, shared=path is None,
+                    retry_min=retry_min, retry_max=retry_max)
         try:
             await store._migrate()
         except Exception as exc:
@@ -399,7 +412,7 @@ class CallStore:
 
     def call_started(self, call: CallStarted) -> None:
         masked = replace(call, caller=mask_caller(call.caller, self._policy, self._salt))
-        self._put(Started(masked, caller_key(call.caller, self._salt)))
+        self._put(Started(masked, caller_key(call.caller, self._salt), self.controller))
 
     def call_ended(self, call: CallEnded) -> None:
         self._put(call)
@@ -606,7 +619,7 @@ class CallStore:
                     "call_id": c.call_id, "uniqueid": c.uniqueid, "channel": c.channel, "dialed": c.dialed,
                     "caller": c.caller, "hotline": c.hotline, "language": c.language, "menu_version": c.menu_version,
                     "config_version": c.config_version, "started_at": time(c.started_at),
-                    "caller_key": write.caller_key,
+                    "caller_key": write.caller_key, "controller": write.controller,
                 }, c.started_at)
             elif isinstance(write, CallEnded):
                 ends.append(write)
@@ -710,7 +723,8 @@ class CallStore:
         async with self._begin() as conn:
             result = await conn.execute(
                 update(callbacks).where(callbacks.c.callback_id == callback_id, callbacks.c.status == "pending")
-                .values(status="dialing", attempts=callbacks.c.attempts + 1, updated_at=now))
+                .values(status="dialing", attempts=callbacks.c.attempts + 1, updated_at=now,
+                        controller=self.controller))
         if result.rowcount != 1:
             return None
         return await self.get_callback(callback_id)
@@ -742,10 +756,12 @@ class CallStore:
         return None if row is None else row[0]
 
     async def recover_callbacks(self, now: dt.datetime) -> int:
-        """Requests a crash left `dialing` go back to `pending` (run at start-up)."""
+        """Requests a crash left `dialing` go back to `pending` (run at start-up): this controller's
+        (see `recover_interrupted`), and any other's not touched for DIAL_LIMIT."""
+        ours = self._ours(callbacks.c.controller, callbacks.c.updated_at < now - DIAL_LIMIT)
         async with self._begin() as conn:
             result = await conn.execute(
-                update(callbacks).where(callbacks.c.status == "dialing")
+                update(callbacks).where(callbacks.c.status == "dialing", *ours)
                 .values(status="pending", updated_at=now, last_error="controller stopped while dialing"))
             return result.rowcount
 
@@ -762,12 +778,23 @@ class CallStore:
 
     # --- start-up and reads ----------------------------------------------------------
 
+    def _ours(self, owner: ColumnElement[Any], stale: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+        """Rows this controller may recover. Every row of a SQLite file (one controller, whatever
+        its name was); in a shared store its own, those of no one (written before v8), and those
+        `stale` (left by a controller that did not come back)."""
+        if not self._shared:
+            return []
+        return [or_(owner == self.controller, owner.is_(None), stale)]
+
     async def recover_interrupted(self, now: dt.datetime) -> int:
-        """Close rows a crash left open; run once at start-up, before calls arrive."""
+        """Close the calls a crash left open; run once at start-up, before calls arrive. In a
+        store several controllers share, only this controller's and those open for OPEN_LIMIT:
+        another controller's live calls are not interrupted."""
         at = literal(now, UtcTime())
+        ours = self._ours(calls.c.controller, calls.c.started_at < now - OPEN_LIMIT)
         async with self._begin() as conn:
             result = await conn.execute(
-                update(calls).where(calls.c.disposition.is_(None)).values(
+                update(calls).where(calls.c.disposition.is_(None), *ours).values(
                     ended_at=at, disposition=Disposition.INTERRUPTED.value,
                     detail="controller stopped during the call", duration_ms=duration_ms(at, calls.c.started_at)))
             return result.rowcount

@@ -25,6 +25,7 @@ class Started:
 
     call: CallStarted
     caller_key: str | None
+    controller: str | None = None  # None in spools written before v8
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def test_language_without_a_prompt_directory_is_reported_once(example: Example) 
     example.edit(HOTLINES, "  en-US:\n    asterisk: en\n", "  en-US:\n    asterisk: en\n  ja-JP:\n    asterisk: ja\n")
     example.edit(HOTLINES, "    languages: [en-US]", "    languages: [en-US, ja-JP]")
     assert example.problems() == [
-        "server.yaml:42:14: prompts.local_dir: no prompt directory ../prompts/sounds/ja-JP for language 'ja-JP' "
+        "server.yaml:45:14: prompts.local_dir: no prompt directory ../prompts/sounds/ja-JP for language 'ja-JP' "
         "(needed by hotline 4008005678)"
     ]
 
@@ -100,6 +100,6 @@ def test_language_without_a_prompt_directory_is_reported_once(example: Example) 
 def test_missing_prompt_directory(example: Example) -> None:
     example.sounds.unlink()
     assert example.problems() == [
-        "server.yaml:42:14: prompts.local_dir: prompt directory ../prompts/sounds not found (expected "
+        "server.yaml:45:14: prompts.local_dir: prompt directory ../prompts/sounds not found (expected "
         "<local_dir>/<language>/<prompt id>.<format>, relative to the config directory)"
     ]

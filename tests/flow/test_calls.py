@@ -6,18 +6,20 @@ Each test states what the caller hears, where the call goes, and what row is wri
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from callkit import Backend
 
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import CallerScript, CallResult, HangUp, Press, SimCall, SoundLibrary, place_call
 from ivr.records.model import CallRow, Disposition
-from ivr.records.store import CallStore
+from ivr.records.schema import calls
 
 REPO = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -211,17 +213,15 @@ async def test_reload_keeps_calls_on_their_version_and_refuses_broken_files(rig:
     assert rig.controller.reload().ok
 
 
-async def test_records_of_a_crash_are_closed_as_interrupted(tmp_path: Path) -> None:
-    from ivr.records.model import CallStarted
-
-    store = await CallStore.open(tmp_path / "c.sqlite")
-    store.call_started(CallStarted("c1", "u1", "ch", "400", "13800138000", "h", "en", "v", "cfg", OPEN))
-    await store.close()
-    store = await CallStore.open(tmp_path / "c.sqlite")
-    assert await store.recover_interrupted(OPEN) == 1
-    row = await store.get_call("c1")
-    assert row is not None and row.disposition is Disposition.INTERRUPTED
-    await store.close()
+async def test_the_controller_signs_its_calls_with_the_host_name(rig: Rig) -> None:
+    """A restarted controller closes only the open calls it signed (tests/records/test_shared_store.py)."""
+    result = await rig.call(HangUp(on_prompt="welcome", after=0.5))
+    await rig.row(result)
+    store = rig.controller.store
+    assert store is not None
+    async with store.engine.connect() as conn:
+        signed = (await conn.execute(select(calls.c.controller).where(calls.c.uniqueid == result.uniqueid))).all()
+    assert signed == [(socket.gethostname(),)]
 
 
 LANG, BILLING, TECHNICAL = Press("1", on_prompt="choose-language"), Press("1", on_prompt="main-menu"), Press("2", on_prompt="main-menu")

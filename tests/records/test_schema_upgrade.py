@@ -1,5 +1,6 @@
-"""A v5 SQLite file (the last release before the metrics store) upgrades in place with its rows,
-and ends up with the same schema as a database created fresh."""
+"""A v5 SQLite file (the last release before the metrics store) and a v6 PostgreSQL database (the
+first release on PostgreSQL) upgrade in place with their rows, and end up with the same schema as
+a database created fresh."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import datetime as dt
 from pathlib import Path
 
 import aiosqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ivr.records.model import Disposition, EventKind
+from ivr.records.model import CallEnded, CallStarted, Disposition, EventKind, PathEvent, QueueLeg
 from ivr.records.schema import MIGRATIONS
 from ivr.records.store import SCHEMA_VERSION, CallStore
 from survey_engine.store import SurveyStore
@@ -92,7 +94,7 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         await store.close()
     async with aiosqlite.connect(path) as db:
         cursor = await db.execute("SELECT version FROM schema_version")
-        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(7,)]
+        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(8,)]
 
 
 async def schema_of(path: Path) -> dict[str, object]:
@@ -125,3 +127,57 @@ async def test_a_fresh_database_gets_the_schema_an_upgraded_one_ends_with(tmp_pa
     assert upgraded == await schema_of(fresh)
     assert ("hold_seconds", "REAL", 1, "0", 0) in upgraded["calls"]  # type: ignore[operator]
     assert upgraded["agent_events_at"] == (["at"], (0,))
+
+
+async def columns_of(conn: AsyncConnection) -> dict[str, list[tuple[str, str, str, str | None]]]:
+    """Each PostgreSQL table's columns: name, type, nullable, default."""
+    result = await conn.exec_driver_sql(
+        "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns"
+        " WHERE table_schema = current_schema() ORDER BY table_name, column_name")
+    tables: dict[str, list[tuple[str, str, str, str | None]]] = {}
+    for table, *column in result:
+        tables.setdefault(table, []).append(tuple(column))  # type: ignore[arg-type]
+    return tables
+
+
+async def test_a_v6_postgresql_database_upgrades_in_place_and_fills_in_what_v7_keeps(pg_url: str) -> None:
+    at = dt.datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    second = dt.timedelta(seconds=1)
+    store = await CallStore.open(pg_url)
+    try:
+        async with store.engine.begin() as conn:
+            fresh = await columns_of(conn)
+        store.call_started(CallStarted("old", "u-old", "PJSIP/t", "4008001234", "13800138000", "4008001234",
+                                       "zh-CN", "2026.1", "cfg-old", at))
+        leg = QueueLeg("billing", at + 30 * second, at + 300 * second, "answered", answered_at=at + 40 * second,
+                       agent_id="1002", talk_seconds=260.0, offers=1, ended_by="agent")
+        store.call_ended(CallEnded("old", at + 300 * second, Disposition.TRANSFERRED, "", "zh-CN", None, None, None,
+                                   "agent", (
+                                       PathEvent(at, EventKind.NODE, "welcome", "play"),
+                                       PathEvent(at + 30 * second, EventKind.NODE, "billing-queue", "queue"),
+                                       PathEvent(at + 30 * second, EventKind.ENQUEUED, "billing-queue", "billing"),
+                                       PathEvent(at + 300 * second, EventKind.NODE, "to-operator", "transfer"),
+                                       PathEvent(at + 300 * second, EventKind.TRANSFER, "to-operator", "PJSIP/op"),
+                                   ), (leg,)))
+        await store.flush()
+        # Back to what a v6 release left: no path, no transfer flag, no controller.
+        async with store.engine.begin() as conn:
+            for ddl in ("ALTER TABLE calls DROP COLUMN node_path", "ALTER TABLE calls DROP COLUMN controller",
+                        "ALTER TABLE queue_legs DROP COLUMN transferred", "ALTER TABLE callbacks DROP COLUMN controller",
+                        "UPDATE schema_version SET version = 6"):
+                await conn.exec_driver_sql(ddl)
+    finally:
+        await store.close()
+
+    store = await CallStore.open(pg_url)
+    try:
+        async with store.engine.begin() as conn:
+            assert await columns_of(conn) == fresh
+            assert (await conn.exec_driver_sql("SELECT version FROM schema_version")).all() == [(SCHEMA_VERSION,)]
+        (summary,) = [call async for batch in store.iter_call_summaries() for call in batch]
+        assert (summary.node_path, summary.queues, summary.agent_id) == (
+            "welcome>billing-queue>to-operator", ("billing",), "1002")
+        (stored,) = [leg async for batch in store.iter_legs() for leg in batch]
+        assert (stored.queue, stored.transferred) == ("billing", True)
+    finally:
+        await store.close()
