@@ -18,6 +18,8 @@ row whose parent is missing would make its whole batch fail forever instead of b
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -142,6 +144,8 @@ def _utc_text_postgresql(element: utc_text_of, compiler: SQLCompiler, **kw: Any)
     (moment,) = element.clauses
     return f"""to_char({compiler.process(moment, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"+00:00"')"""
 
+
+log = logging.getLogger(__name__)
 
 METADATA = MetaData()
 
@@ -481,6 +485,10 @@ def _v7(sync: Connection) -> None:
     was two thirds of the time of a month's export. Calls already ended get them here."""
     _add_columns(sync, calls, "node_path")
     _add_columns(sync, queue_legs, "transferred")
+    total = sync.execute(select(func.count()).select_from(calls).where(calls.c.ended_at.is_not(None))).scalar_one()
+    if total:  # a long silence at start-up would look like a hang
+        log.warning("upgrading the call store to schema v7: filling in the menu path of %d calls, once", total)
+    began = time.monotonic()
     ended = select(calls.c.call_id).where(calls.c.ended_at.is_not(None)).order_by(calls.c.call_id)
     after = ""
     while ids := list(sync.execute(ended.where(calls.c.call_id > after).limit(_BACKFILL)).scalars()):
@@ -507,6 +515,8 @@ def _v7(sync: Connection) -> None:
             sync.execute(update(queue_legs).where(queue_legs.c.call_id == bindparam("b_call_id"),
                                                   queue_legs.c.seq == bindparam("b_seq")).values(transferred=True),
                          moved)
+    if total:
+        log.warning("schema v7: %d calls filled in in %.0f s", total, time.monotonic() - began)
 
 
 def _v8(sync: Connection) -> None:
