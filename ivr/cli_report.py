@@ -64,7 +64,7 @@ def report_html(
         try:
             source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine))
             legs = await consume(source.legs(), list)
-            funnel = await consume(source.calls(), ivr_funnel)
+            funnel = await consume(source.paths(), ivr_funnel)
             responses = await source.responses()
         finally:
             await store.close()

@@ -138,7 +138,7 @@ async def write_here(
             agents = [row for row in agents if row.agent_id in serving]
         writer = rows.writer_for(fmt, out, rows.AGENT_COLUMNS)
         return rows.write_all(writer, map(rows.row_of, agents))
-    funnel = await consume(source.calls(), ivr_funnel)
+    funnel = await consume(source.paths(), ivr_funnel)
     writer = rows.writer_for(fmt, out, rows.IVR_COLUMNS)
     return rows.write_all(writer, rows.ivr_rows(funnel))
 

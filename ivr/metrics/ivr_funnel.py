@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ivr.metrics.model import FunnelNode, FunnelOption
-from ivr.records.model import CallRow, Disposition, EventKind
+from ivr.records.model import CallPath, Disposition, EventKind
 
 GAVE_UP = frozenset({Disposition.ABANDONED, Disposition.QUEUE_ABANDONED})
 
@@ -47,7 +47,7 @@ class _Node:
     pressed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def ivr_funnel(calls: Iterable[CallRow]) -> Funnel:
+def ivr_funnel(calls: Iterable[CallPath]) -> Funnel:
     versions: dict[tuple[str, str], int] = defaultdict(int)
     nodes: dict[tuple[str, str, str], _Node] = {}
     for call in calls:
@@ -58,18 +58,17 @@ def ivr_funnel(calls: Iterable[CallRow]) -> Funnel:
         invalid: set[str] = set()
         pressed: set[tuple[str, str]] = set()
         last = ""
-        for event in call.events:
-            if event.kind is EventKind.NODE:
-                last = event.node
-                if event.node not in reached:
-                    key = (*version, event.node)
-                    reached[event.node] = nodes.setdefault(key, _Node(event.value))
-            elif event.kind is EventKind.DIGIT:
-                pressed.add((event.node, event.value))
-            elif event.kind is EventKind.TIMEOUT:
-                timed_out.add(event.node)
-            elif event.kind is EventKind.INVALID:
-                invalid.add(event.node)
+        for kind, node_id, value in call.steps:
+            if kind is EventKind.NODE:
+                last = node_id
+                if node_id not in reached:
+                    reached[node_id] = nodes.setdefault((*version, node_id), _Node(value))
+            elif kind is EventKind.DIGIT:
+                pressed.add((node_id, value))
+            elif kind is EventKind.TIMEOUT:
+                timed_out.add(node_id)
+            elif kind is EventKind.INVALID:
+                invalid.add(node_id)
         for node_id, node in reached.items():
             node.reached += 1
             node.timed_out += node_id in timed_out

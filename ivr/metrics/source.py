@@ -28,7 +28,7 @@ from ivr.config.models import MetricsSettings
 from ivr.metrics.buckets import IntervalStarts
 from ivr.metrics.legs import leg_rows
 from ivr.metrics.model import LegRow
-from ivr.records.model import AgentEvent, CallRow, CallSummary, UtcText, utc_text
+from ivr.records.model import AgentEvent, CallPath, CallSummary, UtcText, utc_text
 from survey_engine.model import SurveyResponse
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ UTC = ZoneInfo("UTC")
 LEG_PAD = dt.timedelta(hours=4)
 # Survey answers arrive after the call (the web form much later): read this far past the days.
 RESPONSE_PAD = dt.timedelta(days=7)
-BATCH = 2000
 Window = tuple[dt.datetime | None, dt.datetime | None]  # UTC [start, end); None: open
 
 _T = TypeVar("_T")
@@ -211,25 +210,12 @@ class Source:
         """Calls stored in the UTC window of the scope: an upper bound for a progress bar."""
         return await self.store.count_calls(*self.reads())
 
-    async def _stored(self, start: dt.datetime | None, end: dt.datetime | None, *,
-                      events: bool = True) -> AsyncIterator[list[CallRow]]:
-        """Batches of the calls stored with a start in [start, end), each batch told to on_read."""
-        batch: list[CallRow] = []
-        async for call in self.store.iter_calls(start, end, events=events):
-            batch.append(call)
-            if len(batch) == BATCH:
-                self.on_read(len(batch))
-                yield batch
-                batch = []
-        self.on_read(len(batch))
-        yield batch
-
-    async def calls(self, *, events: bool = True) -> AsyncIterator[list[CallRow]]:
+    async def paths(self) -> AsyncIterator[list[CallPath]]:
         """Batches of the calls that started on the scope's days (in their hotline's zone), of
-        its hotline, with a leg in its queue; by start time."""
-        async for stored in self._stored(*self.reads(), events=events):
-            yield [call for call in stored
-                   if self._wanted(call.dialed, utc_text(call.started_at), (leg.queue for leg in call.queue_legs))]
+        its hotline, with a leg in its queue, by start time: what the IVR funnel reads."""
+        async for stored in self.store.iter_call_paths(*self.reads(), self.scope.queue):
+            self.on_read(len(stored))
+            yield [call for call in stored if self._in_scope(call.dialed, call.started_at)]
 
     async def repeated(self) -> frozenset[str]:
         """The calls `legs` reads whose caller called the same hotline again within repeat_hours."""
@@ -242,6 +228,10 @@ class Source:
             yield [call for call in stored if self._wanted(call.dialed, call.started_at, call.queues)]
 
     def _wanted(self, dialed: str, started_at: UtcText, queues: Iterable[str]) -> bool:
+        return self._in_scope(dialed, started_at) and (self.scope.queue is None or self.scope.queue in queues)
+
+    def _in_scope(self, dialed: str, started_at: UtcText) -> bool:
+        """On the scope's hotline and days (in the hotline's zone)."""
         if not self._on_hotline(dialed):
             return False
         zone = self.zone_of(dialed)
@@ -249,8 +239,7 @@ class Source:
         if days is None:
             first, end = self.scope.bounds(zone)
             days = self._days[zone] = (None if first is None else utc_text(first), None if end is None else utc_text(end))
-        return ((days[0] is None or started_at >= days[0]) and (days[1] is None or started_at < days[1])
-                and (self.scope.queue is None or self.scope.queue in queues))
+        return (days[0] is None or started_at >= days[0]) and (days[1] is None or started_at < days[1])
 
     async def legs(self) -> AsyncIterator[list[LegRow]]:
         """Batches of the queue legs (of the scope's hotline and queue) whose base interval

@@ -266,6 +266,26 @@ class CallSummary(NamedTuple):
     bridged_at: UtcText | None
 
 
+FUNNEL_KINDS = (EventKind.NODE, EventKind.DIGIT, EventKind.TIMEOUT, EventKind.INVALID)
+
+
+class CallPath(NamedTuple):
+    """What the IVR funnel counts of a call: its FUNNEL_KINDS path events as (kind, node,
+    value), in order, without their times (reading a million calls' times is most of the work)."""
+
+    call_id: str
+    dialed: str
+    menu_version: str
+    started_at: UtcText
+    disposition: Disposition | None
+    steps: tuple[tuple[EventKind, str, str], ...]
+
+
+def call_path(call: CallRow) -> CallPath:
+    return CallPath(call.call_id, call.dialed, call.menu_version, utc_text(call.started_at), call.disposition,
+                    tuple((e.kind, e.node, e.value) for e in call.events if e.kind in FUNNEL_KINDS))
+
+
 @dataclass(frozen=True)
 class AgentEvent:
     """An agent's presence from `at` on (login = ready, pause, not ready, logout), as the ACD

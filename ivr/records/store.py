@@ -84,7 +84,9 @@ from ivr.records.model import (
     AgentEvent,
     CallbackRequest,
     CallbackStatus,
+    FUNNEL_KINDS,
     CallEnded,
+    CallPath,
     CallRow,
     CallStarted,
     CallSummary,
@@ -186,6 +188,14 @@ _SUMMARIES = (
            queue_legs.c.outcome, utc_text_of(queue_legs.c.answered_at), queue_legs.c.agent_id)
     .select_from(calls.outerjoin(queue_legs, queue_legs.c.call_id == calls.c.call_id))
     .order_by(calls.c.started_at, calls.c.call_id, queue_legs.c.seq)
+)
+_PATHS = (
+    select(calls.c.call_id, calls.c.dialed, calls.c.menu_version, utc_text_of(calls.c.started_at),
+           calls.c.disposition, call_events.c.kind, call_events.c.node, call_events.c.value)
+    # Outer: a call without such events still counts among its menu version's calls.
+    .select_from(calls.outerjoin(call_events, and_(call_events.c.call_id == calls.c.call_id,
+                                                   call_events.c.kind.in_([k.value for k in FUNNEL_KINDS]))))
+    .order_by(calls.c.started_at, calls.c.call_id, call_events.c.seq)
 )
 _END_COLUMNS = ("ended_at", "duration_ms", "disposition", "detail", "language", "notice_played_at",
                 "recording_started_at", "recording_file", "hung_up_by", "node_path")
@@ -912,6 +922,33 @@ class CallStore:
                 yield done
         if call is not None:
             yield [_summary(call, legs)]
+
+    async def iter_call_paths(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, queue: str | None = None,
+    ) -> AsyncIterator[list[CallPath]]:
+        """Batches of the calls that started in [since, until) (with a leg in `queue`), by start
+        time, as the IVR funnel reads them (CallPath)."""
+        query = _PATHS.where(*_started_within(since, until))
+        if queue is not None:
+            query = query.where(select(queue_legs.c.call_id).where(
+                queue_legs.c.call_id == calls.c.call_id, queue_legs.c.queue == queue).exists())
+        kinds, dispositions = _EVENT_KINDS, _DISPOSITIONS
+        call: Sequence[Any] | None = None  # the last call read, whose events may go on in the next batch
+        steps: list[tuple[EventKind, str, str]] = []
+        async with self._streamed(query) as batches:
+            async for rows in batches:
+                done: list[CallPath] = []
+                for row in rows:
+                    if call is None or row[0] != call[0]:
+                        if call is not None:
+                            done.append(CallPath(call[0], call[1], call[2], call[3], dispositions.get(call[4]),
+                                                 tuple(steps)))
+                        call, steps = row, []
+                    if row[5] is not None:
+                        steps.append((kinds[row[5]], row[6], row[7]))
+                yield done
+        if call is not None:
+            yield [CallPath(call[0], call[1], call[2], call[3], dispositions.get(call[4]), tuple(steps))]
 
     async def agent_events(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from handcalls import CALLS, H1, H2
 from ivr.metrics.ivr_funnel import ivr_funnel
+from ivr.records.model import call_path
 
 
 def test_funnel_nodes_per_hotline_and_menu_version() -> None:
-    funnel = ivr_funnel(CALLS)
+    funnel = ivr_funnel(map(call_path, CALLS))
     got = [(n.hotline, n.menu_version, n.node, n.node_type, n.calls, n.reached, n.timed_out, n.invalid, n.gave_up,
             n.ended_by_ivr, n.contained) for n in funnel.nodes]
     assert got == [
@@ -47,7 +48,7 @@ def test_funnel_nodes_per_hotline_and_menu_version() -> None:
 
 
 def test_funnel_options_count_callers_per_choice() -> None:
-    funnel = ivr_funnel(CALLS)
+    funnel = ivr_funnel(map(call_path, CALLS))
     got = [(o.hotline, o.menu_version, o.node, o.option, o.callers) for o in funnel.options]
     assert got == [
         (H1, "2026.1", "balance-account", "account_number: 8 digits", 1),
@@ -67,6 +68,6 @@ def test_funnel_options_count_callers_per_choice() -> None:
 
 
 def test_before_and_after_a_menu_change_are_separate_funnels() -> None:
-    funnel = ivr_funnel(CALLS)
+    funnel = ivr_funnel(map(call_path, CALLS))
     versions = {(n.hotline, n.menu_version): n.calls for n in funnel.nodes}
     assert versions == {(H1, "2026.1"): 18, (H1, "2026.2"): 1, (H2, "2026.1"): 1}

@@ -124,7 +124,7 @@ async def test_interval_figures_and_funnel_of_scripted_calls(rig: Rig) -> None:
     waits = sorted(leg.wait_seconds for leg in legs)
     assert 0.15 <= waits[1] < 3.0 and 0.5 <= waits[2] < 3.0  # the abandon after ~0.2 s, the 0.5 s max wait
 
-    funnel = ivr_funnel(calls)
+    funnel = ivr_funnel([path async for batch in store.iter_call_paths() for path in batch])
     nodes = {n.node: (n.reached, n.gave_up, n.contained) for n in funnel.nodes}
     assert nodes["billing-queue"] == (3, 1, 0)  # the caller who hung up waiting gave up there
     assert nodes["billing-menu"] == nodes["main-menu"] == nodes["choose-language"] == (3, 0, 0)

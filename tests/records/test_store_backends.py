@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 import ivr.records.store as store_module
-from ivr.records.model import AgentEvent, CallEnded, CallRow, CallStarted, Disposition, EventKind, PathEvent, QueueLeg
+from ivr.records.model import (
+    FUNNEL_KINDS,
+    AgentEvent,
+    CallEnded,
+    CallRow,
+    CallStarted,
+    Disposition,
+    EventKind,
+    PathEvent,
+    QueueLeg,
+    call_path,
+)
 from ivr.records.store import CallStore, caller_key
 from survey_engine.model import Answer, FollowUp, SurveyResponse
 from survey_engine.store import SurveyStore
@@ -188,5 +199,30 @@ async def test_counts_calls_and_each_agents_last_presence_before_a_moment(target
         assert await store.last_agent_events(at(401)) == [
             AgentEvent("1001", at(400), "not_ready"), AgentEvent("1003", at(400), "paused")]
         assert await store.last_agent_events(at(-60)) == []
+    finally:
+        await store.close()
+
+
+async def test_call_paths_are_the_funnel_steps_of_the_stored_calls_across_read_batches(
+    target: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `ivr export ivr` and the report's funnel read: per call its node, digit, timeout and
+    invalid steps in order, streamed 3 rows at a time so that calls run across batches."""
+    monkeypatch.setattr(store_module, "_READ_BATCH", 3)
+    store = await CallStore.open(target, salt="pepper")
+    try:
+        await write(store, scripted_calls())
+        store.call_started(start("bare", at(500)))  # no path events yet: still one of the calls
+        await store.flush()
+        rows = [row async for row in store.iter_calls()]
+        paths = [path async for batch in store.iter_call_paths() for path in batch]
+        assert paths == [call_path(row) for row in rows]
+        assert [len(path.steps) for path in paths] == [len([e for e in row.events if e.kind in FUNNEL_KINDS])
+                                                       for row in rows]
+        assert any(path.steps for path in paths) and paths[-1].steps == ()
+        billing = [path.call_id async for batch in store.iter_call_paths(queue="billing") for path in batch]
+        assert billing == [row.call_id for row in rows if any(leg.queue == "billing" for leg in row.queue_legs)] != []
+        window = [path.call_id async for batch in store.iter_call_paths(at(100), at(600)) for path in batch]
+        assert window == [row.call_id for row in rows if at(100) <= row.started_at < at(600)]
     finally:
         await store.close()
