@@ -81,6 +81,9 @@ queue_option = click.option("--queue", default=None, help="Only this queue.")
 hotline_option = click.option("--hotline", default=None, help="Only calls to this dialed number.")
 minutes_option = click.option("--minutes", type=click.Choice(list(MINUTES)), default=None,
                               help="Interval length.  [default: server.yaml metrics.interval_minutes]")
+jobs_option = click.option(
+    "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Processes that read a large range together (from 100,000 calls on); 0: one per CPU, 1: this one only.")
 # Tests set the clock (agent presence is cut at now); an admin never needs to.
 now_option = click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
                           default=None, hidden=True)
@@ -101,8 +104,7 @@ now_option = click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "
 @click.option("--unmasked", is_flag=True,
               help="calls: the caller number as stored (the privacy policy decided what was stored: a masked "
                    "or hashed number stays so).  Default: masked to its last 4 digits.")
-@click.option("--jobs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Processes that write a large calls, legs or intervals export together; 0: one per CPU.")
+@jobs_option
 @now_option
 def export(
     kind: Kind, config_dir: Path, db: str | None, since: dt.datetime | None, until: dt.datetime | None,

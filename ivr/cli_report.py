@@ -17,6 +17,7 @@ from ivr.cli_export import (
     days,
     db_option,
     hotline_option,
+    jobs_option,
     minutes_option,
     queue_option,
     since_option,
@@ -32,16 +33,17 @@ from ivr.cli_export import (
 @queue_option
 @hotline_option
 @minutes_option
+@jobs_option
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("report"), show_default=True,
               help="Directory for index.html and its PNG plots (created; files of an earlier report replaced).")
 def report_html(
     config_dir: Path, db: str | None, since: dt.datetime | None, until: dt.datetime | None, queue: str | None,
-    hotline: str | None, minutes: str | None, output: Path,
+    hotline: str | None, minutes: str | None, jobs: int, output: Path,
 ) -> None:
     """Offered vs answered, waits, service level, abandon curve and menu funnel as an HTML
     page with PNG plots, plus tables per queue and day."""
+    from ivr.metrics.exporting import Job, cpus, read_funnel
     from ivr.metrics.html_report import ReportInput, render_report
-    from ivr.metrics.ivr_funnel import ivr_funnel
     from ivr.metrics.model import Width
     from ivr.metrics.source import Hotlines, NoDatabase, Scope, Source, bulk_reading, consume, store_target
     from ivr.records.store import CallStore, StoreError
@@ -63,8 +65,10 @@ def report_html(
         store = await CallStore.open(target)
         try:
             source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine))
-            legs = await consume(source.legs(), list)
-            funnel = await consume(source.paths(), ivr_funnel)
+            # The funnel is counted (in worker processes, for many calls) while the legs are read.
+            legs, funnel = await asyncio.gather(
+                consume(source.legs(), list),
+                read_funnel(Job(target, hotlines.zones, settings, scope, "ivr"), source, jobs=jobs or cpus()))
             responses = await source.responses()
         finally:
             await store.close()

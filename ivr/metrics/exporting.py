@@ -11,8 +11,10 @@ parts that worker processes write side by side, each on its own connection to th
   own, and the files are joined in order: the same bytes as one process writes.
 - intervals: the local days are cut instead, so that every interval lies whole in one part
   (its wait percentiles need all its waits); the parts' tables are merged in key order.
+- ivr: cut as calls; each part counts its calls' funnel, and the counts are added up
+  (`FunnelCounts`: every figure is a count of calls). The report's funnel is counted so too.
 
-agents and ivr stay in one process: their figures need all the calls together.
+agents stay in one process: an agent's occupancy needs the agent's presence all along.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import IO, TYPE_CHECKING
 from ivr.config.models import MetricsSettings
 from ivr.metrics import export as rows
 from ivr.metrics.intervals import IntervalTable, queue_intervals
+from ivr.metrics.ivr_funnel import Funnel, FunnelCounts, count_funnel, funnel_of, ivr_funnel
 from ivr.metrics.model import ExportKind, QueueInterval, WaitPercentile, Width
 from ivr.metrics.source import Hotlines, Scope, Source, Window, bulk_reading, consume
 from survey_engine.model import SurveyResponse
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
 
     from routing.config import RoutingConfig
 
-PARALLEL_KINDS: frozenset[ExportKind] = frozenset({"calls", "legs", "intervals"})
+PARALLEL_KINDS: frozenset[ExportKind] = frozenset({"calls", "legs", "intervals", "ivr"})
 # Below this many calls, starting processes costs more than it saves.
 PARALLEL_FROM = 100_000
 
@@ -74,7 +77,7 @@ class Part:
     job: Job
     scope: Scope  # intervals: some of the job's days; else the job's scope
     within: Window = (None, None)  # calls, legs: some of the call starts
-    path: Path | None = None  # calls, legs: where the rows go
+    path: Path | None = None  # calls, legs: where the rows go; ivr: none (counts come back)
     responses: tuple[SurveyResponse, ...] = ()  # intervals: every response of the job
 
 
@@ -83,6 +86,7 @@ class PartDone:
     rows: int
     table: IntervalTable | None
     unknown: frozenset[str]  # dialed numbers not in hotlines.yaml
+    funnel: FunnelCounts | None = None
 
 
 async def write_export(
@@ -94,6 +98,8 @@ async def write_export(
     rows. Up to `jobs` processes write a calls, legs or intervals export of `parallel_from`
     calls or more, with part files in `scratch` (default: the temporary directory). Agent
     figures are cut at `now`."""
+    if job.kind == "ivr":
+        return write_funnel(job, await read_funnel(job, source, jobs=jobs, parallel_from=parallel_from), out)
     if jobs > 1 and job.kind in PARALLEL_KINDS and await source.count() >= parallel_from:
         with tempfile.TemporaryDirectory(prefix="ivr-export-", dir=scratch) as directory:
             parts = await plan(job, source, jobs, Path(directory))
@@ -109,7 +115,6 @@ async def write_here(
 ) -> int:
     """Write the export in this process (the rows of `source`, which may be one part)."""
     from ivr.metrics.agents import agent_intervals
-    from ivr.metrics.ivr_funnel import ivr_funnel
 
     kind, fmt, settings = job.kind, job.fmt, job.settings
     if kind == "calls":
@@ -138,9 +143,25 @@ async def write_here(
             agents = [row for row in agents if row.agent_id in serving]
         writer = rows.writer_for(fmt, out, rows.AGENT_COLUMNS)
         return rows.write_all(writer, map(rows.row_of, agents))
-    funnel = await consume(source.paths(), ivr_funnel)
-    writer = rows.writer_for(fmt, out, rows.IVR_COLUMNS)
-    return rows.write_all(writer, rows.ivr_rows(funnel))
+    return write_funnel(job, await consume(source.paths(), ivr_funnel), out)
+
+
+async def read_funnel(job: Job, source: Source, *, jobs: int = 1, parallel_from: int = PARALLEL_FROM) -> Funnel:
+    """The IVR funnel of the source's scope: counted by up to `jobs` processes from
+    `parallel_from` calls on (`job` says where the store is; its kind does not matter)."""
+    if jobs > 1 and await source.count() >= parallel_from:
+        parts = await plan(replace(job, kind="ivr"), source, jobs, None)
+        if len(parts) > 1:
+            counts = FunnelCounts()
+            for done in await run_parts(parts, source.hotlines, source.on_read):
+                assert done.funnel is not None
+                counts.add(done.funnel)
+            return funnel_of(counts)
+    return await consume(source.paths(), ivr_funnel)
+
+
+def write_funnel(job: Job, funnel: Funnel, out: IO[str]) -> int:
+    return rows.write_all(rows.writer_for(job.fmt, out, rows.IVR_COLUMNS), rows.ivr_rows(funnel))
 
 
 def write_intervals(job: Job, table: IntervalTable, out: IO[str]) -> int:
@@ -149,15 +170,16 @@ def write_intervals(job: Job, table: IntervalTable, out: IO[str]) -> int:
     return rows.write_all(writer, rows.interval_rows(table, job.width, percentiles))
 
 
-async def plan(job: Job, source: Source, jobs: int, directory: Path) -> list[Part]:
-    """The job cut into up to `jobs` parts of about equal numbers of calls."""
+async def plan(job: Job, source: Source, jobs: int, directory: Path | None) -> list[Part]:
+    """The job cut into up to `jobs` parts of about equal numbers of calls (calls and legs:
+    each writing a file in `directory`)."""
     store = source.store
     if job.kind == "intervals":
         responses = tuple(await source.responses())
         return [Part(job, scope, responses=responses) for scope in await _day_parts(job.scope, source, jobs)]
     start, end = source.reads(legs=job.kind == "legs")
     bounds = [start, *await store.start_splits(start, end, jobs), end]
-    return [Part(job, job.scope, (low, high), directory / f"part-{n}")
+    return [Part(job, job.scope, (low, high), None if directory is None else directory / f"part-{n}")
             for n, (low, high) in enumerate(zip(bounds, bounds[1:]))]
 
 
@@ -187,8 +209,22 @@ def split_days(scope: Scope, firsts: list[dt.date]) -> list[Scope]:
 
 async def write_parts(job: Job, parts: list[Part], out: IO[str], hotlines: Hotlines,
                       on_read: Callable[[int], None]) -> int:
-    """Run the parts in worker processes, telling `on_read` the calls they read as they go,
-    and write their rows in order."""
+    """Run the parts in worker processes and write their rows in order."""
+    done = await run_parts(parts, hotlines, on_read)
+    if job.kind == "intervals":
+        tables = [result.table for result in done if result.table is not None]
+        return write_intervals(job, merge_tables(tables), out)
+    rows.writer_for(job.fmt, out, rows.CALL_COLUMNS if job.kind == "calls" else rows.LEG_COLUMNS)  # the header
+    for part in parts:
+        assert part.path is not None
+        with open(part.path, encoding="utf-8", newline="") as written:
+            shutil.copyfileobj(written, out, 1 << 20)
+    return sum(result.rows for result in done)
+
+
+async def run_parts(parts: list[Part], hotlines: Hotlines, on_read: Callable[[int], None]) -> list[PartDone]:
+    """Run the parts in worker processes, telling `on_read` the calls they read as they go;
+    the dialed numbers they did not know go into `hotlines.unknown`."""
     context = multiprocessing.get_context("spawn")
     counter = context.Value("q", 0)
     loop = asyncio.get_running_loop()
@@ -207,15 +243,7 @@ async def write_parts(job: Job, parts: list[Part], out: IO[str], hotlines: Hotli
             raise
     for result in done:
         hotlines.unknown |= result.unknown
-    if job.kind == "intervals":
-        tables = [result.table for result in done if result.table is not None]
-        return write_intervals(job, merge_tables(tables), out)
-    rows.writer_for(job.fmt, out, rows.CALL_COLUMNS if job.kind == "calls" else rows.LEG_COLUMNS)  # the header
-    for part in parts:
-        assert part.path is not None
-        with open(part.path, encoding="utf-8", newline="") as written:
-            shutil.copyfileobj(written, out, 1 << 20)
-    return sum(result.rows for result in done)
+    return done
 
 
 def merge_tables(tables: list[IntervalTable]) -> IntervalTable:
@@ -261,6 +289,9 @@ async def _run_part(part: Part) -> PartDone:
             table = await consume(source.legs(), lambda legs: queue_intervals(legs, job.settings, job.width,
                                                                               part.responses))
             return PartDone(len(table.rows), table, frozenset(hotlines.unknown))
+        if job.kind == "ivr":
+            counts = await consume(source.paths(), count_funnel)
+            return PartDone(0, None, frozenset(hotlines.unknown), counts)
         assert part.path is not None
         with open(part.path, "w", encoding="utf-8", newline="") as out:
             count = await write_here(job, source, out, header=False, now=dt.datetime.now(dt.timezone.utc))

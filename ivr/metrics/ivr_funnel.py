@@ -36,7 +36,7 @@ class Funnel:
 
 
 @dataclass
-class _Node:
+class NodeCounts:
     node_type: str
     reached: int = 0
     timed_out: int = 0
@@ -47,13 +47,40 @@ class _Node:
     pressed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+@dataclass
+class FunnelCounts:
+    """The funnel's counts so far: plain sums, so that the counts of disjoint sets of calls
+    (an export's parts, counted in several processes) add up to those of all of them."""
+
+    versions: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))  # calls
+    nodes: dict[tuple[str, str, str], NodeCounts] = field(default_factory=dict)  # (hotline, version, node)
+
+    def add(self, other: FunnelCounts) -> None:
+        for version, calls in other.versions.items():
+            self.versions[version] += calls
+        for key, theirs in other.nodes.items():
+            ours = self.nodes.setdefault(key, NodeCounts(theirs.node_type))
+            ours.reached += theirs.reached
+            ours.timed_out += theirs.timed_out
+            ours.invalid += theirs.invalid
+            ours.gave_up += theirs.gave_up
+            ours.ended_by_ivr += theirs.ended_by_ivr
+            ours.contained += theirs.contained
+            for option, callers in theirs.pressed.items():
+                ours.pressed[option] += callers
+
+
 def ivr_funnel(calls: Iterable[CallPath]) -> Funnel:
-    versions: dict[tuple[str, str], int] = defaultdict(int)
-    nodes: dict[tuple[str, str, str], _Node] = {}
+    return funnel_of(count_funnel(calls))
+
+
+def count_funnel(calls: Iterable[CallPath]) -> FunnelCounts:
+    counts = FunnelCounts()
+    versions, nodes = counts.versions, counts.nodes
     for call in calls:
         version = (call.dialed, call.menu_version)
         versions[version] += 1
-        reached: dict[str, _Node] = {}
+        reached: dict[str, NodeCounts] = {}
         timed_out: set[str] = set()
         invalid: set[str] = set()
         pressed: set[tuple[str, str]] = set()
@@ -62,7 +89,7 @@ def ivr_funnel(calls: Iterable[CallPath]) -> Funnel:
             if kind is EventKind.NODE:
                 last = node_id
                 if node_id not in reached:
-                    reached[node_id] = nodes.setdefault((*version, node_id), _Node(value))
+                    reached[node_id] = nodes.setdefault((*version, node_id), NodeCounts(value))
             elif kind is EventKind.DIGIT:
                 pressed.add((node_id, value))
             elif kind is EventKind.TIMEOUT:
@@ -80,18 +107,23 @@ def ivr_funnel(calls: Iterable[CallPath]) -> Funnel:
         if last:
             reached[last].gave_up += call.disposition in GAVE_UP
             reached[last].ended_by_ivr += call.disposition is Disposition.IVR_HANGUP
+    return counts
+
+
+def funnel_of(counts: FunnelCounts) -> Funnel:
+    """The rows of the counts, in report order."""
     node_rows = [
         FunnelNode(
             hotline=hotline, menu_version=menu_version, node=node_id, node_type=node.node_type,
-            calls=versions[hotline, menu_version], reached=node.reached, timed_out=node.timed_out,
+            calls=counts.versions[hotline, menu_version], reached=node.reached, timed_out=node.timed_out,
             invalid=node.invalid, gave_up=node.gave_up, ended_by_ivr=node.ended_by_ivr, contained=node.contained,
         )
-        for (hotline, menu_version, node_id), node in nodes.items()
+        for (hotline, menu_version, node_id), node in counts.nodes.items()
     ]
     node_rows.sort(key=lambda row: (row.hotline, row.menu_version, -row.reached, row.node))
     option_rows = [
         FunnelOption(hotline, menu_version, node_id, option, callers)
-        for (hotline, menu_version, node_id), node in nodes.items()
+        for (hotline, menu_version, node_id), node in counts.nodes.items()
         for option, callers in node.pressed.items()
     ]
     option_rows.sort(key=lambda row: (row.hotline, row.menu_version, row.node, -row.callers, row.option))

@@ -29,7 +29,7 @@ from survey_engine.store import SurveyStore
 ZONES = {H1: ZoneInfo("Asia/Shanghai"), H2: ZoneInfo("Europe/London")}
 SETTINGS = MetricsSettings(wait_percentiles=[50, 90])
 SCOPE = Scope(dt.date(2026, 11, 25), dt.date(2026, 11, 26))
-KINDS: tuple[ExportKind, ...] = ("calls", "legs", "intervals")
+KINDS: tuple[ExportKind, ...] = ("calls", "legs", "intervals", "ivr")
 
 
 @pytest.fixture(scope="module")
