@@ -2,7 +2,8 @@
 for 96 intervals x 50 queues.
 
     .venv/bin/python benchmarks/metrics.py [--ingest 100000] [--calls 1000000] [--queues 50]
-                                          [--intervals 96] [--keep DIR] [--seed 400]
+                                          [--intervals 96] [--jobs 0] [--keep DIR [--reuse]]
+                                          [--seed 400]
 
 What is measured (every figure is printed next to its target, never asserted):
 
@@ -12,9 +13,10 @@ What is measured (every figure is printed next to its target, never asserted):
   calls/s.
 - Export: --calls synthetic calls (written through the same store, untimed: that is the
   ingest figure again) over 10 days, then the `ivr export` code path (`write_export`, CSV
-  into a file): `calls` (one row per call, with its menu path) and `intervals` (15-minute
-  figures: repeat calls, legs, wait percentiles, zero rows). Target: 1 million calls
-  exported in under 20 s.
+  into a file, --jobs processes as `ivr export --jobs`, default one per CPU): `calls` (one
+  row per call, with its menu path), `intervals` (15-minute figures: repeat calls, legs,
+  wait percentiles, zero rows) and `ivr` (the menu funnel, from every call's menu steps).
+  Target: 1 million calls exported in under 20 s.
 - Staffing: `ivr.metrics.staffing.plan` for --intervals x --queues interval loads (offered
   10-400 calls per 15 minutes, AHT 150-330 s, patience 40-240 s: up to 150 Erlangs), once
   with Erlang C, once with Erlang A. Target: under 1 s each.
@@ -198,7 +200,7 @@ def run(args: argparse.Namespace) -> Report:
             asyncio.run(fill(export_db, args.calls, args.seed + 1, timed=False))
         report.export_calls = args.calls
         with bulk_reading():  # as `ivr export` runs
-            report.exports = asyncio.run(export(export_db, ("calls", "intervals"), work, args.jobs or cpus()))
+            report.exports = asyncio.run(export(export_db, ("calls", "intervals", "ivr"), work, args.jobs or cpus()))
         report.staffing_rows, report.staffing = time_staffing(args.queues, args.intervals, args.seed)
     finally:
         if not args.keep:
