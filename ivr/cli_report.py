@@ -43,7 +43,7 @@ def report_html(
     """Offered vs answered, waits, service level, abandon curve and menu funnel as an HTML
     page with PNG plots, plus tables per queue and day."""
     from ivr.metrics.exporting import Job, cpus, read_funnel
-    from ivr.metrics.html_report import ReportInput, render_report
+    from ivr.metrics.html_report import ReportInput, leg_figures, render_report
     from ivr.metrics.model import Width
     from ivr.metrics.source import Hotlines, NoDatabase, Scope, Source, bulk_reading, consume, store_target
     from ivr.records.store import CallStore, StoreError
@@ -65,11 +65,11 @@ def report_html(
         store = await CallStore.open(target)
         try:
             source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine))
-            # The funnel is counted (in worker processes, for many calls) while the legs are read.
-            legs, funnel = await asyncio.gather(
-                consume(source.legs(), list),
-                read_funnel(Job(target, hotlines.zones, settings, scope, "ivr"), source, jobs=jobs or cpus()))
             responses = await source.responses()
+            # The funnel is counted (in worker processes, for many calls) while the legs are read.
+            figures, funnel = await asyncio.gather(
+                consume(source.legs(), lambda legs: leg_figures(legs, settings, width, responses)),
+                read_funnel(Job(target, hotlines.zones, settings, scope, "ivr"), source, jobs=jobs or cpus()))
         finally:
             await store.close()
         filters = "".join(f", {name} {value}" for name, value in (("queue", queue), ("hotline", hotline)) if value)
@@ -77,8 +77,8 @@ def report_html(
                  ] if hotlines.unknown else []
         return ReportInput(
             title="Queue and menu report", period=f"{first or 'first call'} to {last or 'last call'}{filters}",
-            zone=hotlines.planning_zone(hotline), settings=settings, width=width, legs=legs, responses=responses,
-            funnel=funnel, notes=notes,
+            zone=hotlines.planning_zone(hotline), settings=settings, width=width, figures=figures, funnel=funnel,
+            notes=notes,
         )
 
     try:
@@ -89,4 +89,4 @@ def report_html(
         fail(command, str(exc))
     except OSError as exc:
         fail(command, f"cannot write the report into {output}: {exc}")
-    click.echo(f"{index} ({len(data.legs)} queue legs); open it in a browser")
+    click.echo(f"{index} ({data.figures.legs} queue legs); open it in a browser")

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from array import array
+from itertools import chain
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,7 +37,7 @@ from scipy.stats import CensoredData, ecdf  # type: ignore[import-untyped]
 from ivr.config.models import MetricsSettings
 from ivr.metrics.buckets import interval_start, intervals, utc
 from ivr.metrics.erlang import estimate_patience
-from ivr.metrics.intervals import queue_intervals
+from ivr.metrics.intervals import IntervalTable, IntervalTallies
 from ivr.metrics.ivr_funnel import Funnel
 from ivr.metrics.model import DAY, FunnelNode, LegRow, QueueInterval, Width
 from ivr.metrics.stats import share
@@ -48,14 +50,42 @@ _DPI = 100
 
 
 @dataclass(frozen=True)
+class LegFigures:
+    """What the report shows of the queue legs, made in one pass over them (`leg_figures`):
+    the legs themselves are not kept, a month of a busy centre is millions of them."""
+
+    legs: int
+    per_interval: IntervalTable
+    per_day: IntervalTable
+    answered_waits: Sequence[float]
+    abandoned_waits: Sequence[float]
+    other_waits: Sequence[float]  # overflowed: censored in the abandon curve like the answered
+
+
+def leg_figures(legs: Iterable[LegRow], settings: MetricsSettings, width: Width,
+                responses: Iterable[SurveyResponse] = ()) -> LegFigures:
+    responses = list(responses)
+    per_interval = IntervalTallies(settings, width, responses)
+    per_day = IntervalTallies(settings, DAY, responses)
+    waits = {"answered": array("d"), "abandoned": array("d"), "overflowed": array("d")}
+    count = 0
+    for leg in legs:
+        per_interval.add(leg)
+        per_day.add(leg)
+        waits[leg.outcome].append(leg.wait_seconds)
+        count += 1
+    return LegFigures(count, per_interval.table(), per_day.table(), waits["answered"], waits["abandoned"],
+                      waits["overflowed"])
+
+
+@dataclass(frozen=True)
 class ReportInput:
     title: str
     period: str  # the days, as the page says them
     zone: ZoneInfo  # the clock the plots' time axes show
     settings: MetricsSettings
     width: Width
-    legs: Sequence[LegRow]
-    responses: Sequence[SurveyResponse]
+    figures: LegFigures
     funnel: Funnel
     notes: Sequence[str] = ()
 
@@ -147,14 +177,14 @@ def plot_offered(path: Path, series: Sequence[Totals], data: ReportInput) -> Non
     figure.savefig(path)
 
 
-def plot_waits(path: Path, legs: Sequence[LegRow], settings: MetricsSettings) -> None:
+def plot_waits(path: Path, figures: LegFigures, settings: MetricsSettings) -> None:
     figure, axes = _figure()
-    answered = [leg.wait_seconds for leg in legs if leg.outcome == "answered"]
-    abandoned = [leg.wait_seconds for leg in legs if leg.outcome == "abandoned"]
+    answered, abandoned = figures.answered_waits, figures.abandoned_waits
     if not answered and not abandoned:
         _nothing(axes, "no answered or abandoned calls")
     else:
-        edges = [float(edge) for edge in np.histogram_bin_edges(answered + abandoned, bins="auto")]
+        both = np.concatenate([np.asarray(answered), np.asarray(abandoned)])
+        edges = [float(edge) for edge in np.histogram_bin_edges(both, bins="auto")]
         if len(edges) > 61:
             edges = [float(edge) for edge in np.linspace(edges[0], edges[-1], 61)]
         axes.hist([answered, abandoned], bins=edges, label=[f"answered ({len(answered)})", f"abandoned ({len(abandoned)})"],
@@ -195,11 +225,11 @@ def plot_service_level(path: Path, series: Sequence[Totals], rows: Sequence[Queu
     figure.savefig(path)
 
 
-def plot_abandon_curve(path: Path, legs: Sequence[LegRow]) -> None:
+def plot_abandon_curve(path: Path, figures: LegFigures) -> None:
     figure, axes = _figure()
-    abandoned = [leg.wait_seconds for leg in legs if leg.outcome == "abandoned"]
-    censored = [leg.wait_seconds for leg in legs if leg.outcome != "abandoned"]
-    if not abandoned:
+    abandoned = np.asarray(figures.abandoned_waits)
+    censored = np.concatenate([np.asarray(figures.answered_waits), np.asarray(figures.other_waits)])
+    if not len(abandoned):
         _nothing(axes, "nobody abandoned")
     else:
         survival = ecdf(CensoredData(uncensored=abandoned, right=censored)).sf
@@ -207,7 +237,7 @@ def plot_abandon_curve(path: Path, legs: Sequence[LegRow]) -> None:
         gone = np.concatenate([[0.0], 1.0 - survival.probabilities])
         axes.step(times, gone, where="post", color="#cb181d", linewidth=2,
                   label=f"observed (Kaplan-Meier; {len(abandoned)} abandons, {len(censored)} censored)")
-        patience = estimate_patience(abandoned, censored)
+        patience = estimate_patience(figures.abandoned_waits, chain(figures.answered_waits, figures.other_waits))
         if patience is not None:
             grid = np.linspace(0.0, float(times[-1]), 200)
             axes.plot(grid, 1.0 - np.exp(-grid / patience), "--", color="grey",
@@ -265,9 +295,9 @@ def render_report(data: ReportInput, out_dir: Path) -> Path:
     """Write index.html and its PNG plots into `out_dir` (created); returns the page's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = data.settings
-    per_interval = queue_intervals(data.legs, settings, data.width, data.responses).rows
+    per_interval = data.figures.per_interval.rows
     series = totals(per_interval, data.zone, data.width)
-    days = queue_intervals(data.legs, settings, DAY, data.responses)
+    days = data.figures.per_day
     p90 = {(p.queue, p.timezone, utc(p.interval_start)): p.wait_seconds
            for p in days.percentiles if p.waits == "answered" and p.percentile == 90}
 
@@ -281,9 +311,9 @@ def render_report(data: ReportInput, out_dir: Path) -> Path:
              "(Kaplan-Meier: answered and overflowed callers count as still waiting up to their wait)."),
     ]
     plot_offered(out_dir / plots[0].file, series, data)
-    plot_waits(out_dir / plots[1].file, data.legs, settings)
+    plot_waits(out_dir / plots[1].file, data.figures, settings)
     plot_service_level(out_dir / plots[2].file, series, per_interval, data)
-    plot_abandon_curve(out_dir / plots[3].file, data.legs)
+    plot_abandon_curve(out_dir / plots[3].file, data.figures)
 
     funnels: dict[tuple[str, str], list[FunnelNode]] = {}
     for node in data.funnel.nodes:

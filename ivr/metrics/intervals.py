@@ -106,40 +106,65 @@ def queue_intervals(
     """Figures per queue and interval of `minutes` (default: the configured base interval),
     from legs made by `legs.call_legs` with the same settings. Only intervals with legs get
     a row. Survey responses whose call and queue are not among the legs are left out."""
-    width: Width = settings.interval_minutes if minutes is None else minutes
-    tallies: dict[Key, _Tally] = {}
-    leg_keys: dict[tuple[str, str], Key] = {}
-    starts = IntervalStarts(width)
-    zones: dict[str, ZoneInfo] = {}
+    tallies = IntervalTallies(settings, minutes, responses)
+    add = tallies.add
     for leg in legs:
-        tz = zones.get(leg.timezone)
+        add(leg)
+    return tallies.table()
+
+
+class IntervalTallies:
+    """`queue_intervals` a leg at a time, for a reader that makes several tables in one pass
+    over the legs (the report: its intervals and its days) rather than keep them all.
+
+    What it keeps per leg is its wait (the percentiles need them all); a response counts in
+    the interval of the last leg of its call in its queue."""
+
+    def __init__(self, settings: MetricsSettings, minutes: Width | None = None,
+                 responses: Iterable[SurveyResponse] = ()) -> None:
+        self.settings = settings
+        self.width: Width = settings.interval_minutes if minutes is None else minutes
+        self._tallies: dict[Key, _Tally] = {}
+        self._starts = IntervalStarts(self.width)
+        self._zones: dict[str, ZoneInfo] = {}
+        self._responses: dict[tuple[str, str], list[SurveyResponse]] = {}
+        for response in responses:
+            self._responses.setdefault((response.call_id, response.queue), []).append(response)
+        self._surveyed: dict[tuple[str, str], Key] = {}  # (call, queue) of a response -> its last leg's key
+
+    def add(self, leg: LegRow) -> None:
+        tz = self._zones.get(leg.timezone)
         if tz is None:
-            tz = zones[leg.timezone] = ZoneInfo(leg.timezone)
-        start, start_utc = starts(leg.enqueued_at, tz)
+            tz = self._zones[leg.timezone] = ZoneInfo(leg.timezone)
+        start, start_utc = self._starts(leg.enqueued_at, tz)
         key = (leg.queue, leg.timezone, start_utc)
-        tally = tallies.get(key)
+        tally = self._tallies.get(key)
         if tally is None:
-            tally = tallies[key] = _Tally(start)
+            tally = self._tallies[key] = _Tally(start)
         tally.add(leg)
-        leg_keys[leg.call_id, leg.queue] = key
-    for response in responses:
-        found = leg_keys.get((response.call_id, response.queue))
-        if found is not None:
-            tallies[found].add_survey(response)
-    rows: list[QueueInterval] = []
-    percentiles: list[WaitPercentile] = []
-    for key in sorted(tallies):
-        queue, zone, _ = key
-        tally = tallies[key]
-        rows.append(_row(queue, zone, width, tally, settings))
-        by_kind: tuple[tuple[Waits, list[float]], ...] = (("answered", tally.answered_waits), ("all", tally.waits))
-        for waits, values in by_kind:
-            ordered = sorted(values)
-            percentiles.extend(
-                WaitPercentile(queue, zone, tally.start, width, waits, p, nearest_rank(ordered, p), len(ordered))
-                for p in settings.wait_percentiles
-            )
-    return IntervalTable(rows, percentiles)
+        if self._responses and (leg.call_id, leg.queue) in self._responses:
+            self._surveyed[leg.call_id, leg.queue] = key
+
+    def table(self) -> IntervalTable:
+        """The figures of the legs added (once they all are: this adds the survey answers)."""
+        tallies, settings, width = self._tallies, self.settings, self.width
+        for surveyed, key in self._surveyed.items():
+            for response in self._responses[surveyed]:
+                tallies[key].add_survey(response)
+        rows: list[QueueInterval] = []
+        percentiles: list[WaitPercentile] = []
+        for key in sorted(tallies):
+            queue, zone, _ = key
+            tally = tallies[key]
+            rows.append(_row(queue, zone, width, tally, settings))
+            by_kind: tuple[tuple[Waits, list[float]], ...] = (("answered", tally.answered_waits), ("all", tally.waits))
+            for waits, values in by_kind:
+                ordered = sorted(values)
+                percentiles.extend(
+                    WaitPercentile(queue, zone, tally.start, width, waits, p, nearest_rank(ordered, p), len(ordered))
+                    for p in settings.wait_percentiles
+                )
+        return IntervalTable(rows, percentiles)
 
 
 def _row(queue: str, zone: str, width: Width, tally: _Tally, settings: MetricsSettings) -> QueueInterval:

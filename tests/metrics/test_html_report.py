@@ -21,7 +21,7 @@ from playwright.async_api import async_playwright
 from exportkit import make_config, write_handcalls
 from handcalls import SETTINGS
 from ivr.cli import main
-from ivr.metrics.html_report import ReportInput, render_report
+from ivr.metrics.html_report import ReportInput, leg_figures, render_report
 from ivr.metrics.ivr_funnel import Funnel
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,7 +89,7 @@ def test_report_writes_the_page_and_every_plot_it_shows(report: Path) -> None:
 
 
 def test_report_of_no_calls_still_draws_every_plot(tmp_path: Path) -> None:
-    data = ReportInput("Nothing", "2026-01-01", ZoneInfo("Asia/Shanghai"), SETTINGS, 15, [], [], Funnel([], []))
+    data = ReportInput("Nothing", "2026-01-01", ZoneInfo("Asia/Shanghai"), SETTINGS, 15, leg_figures([], SETTINGS, 15), Funnel([], []))
     index = render_report(data, tmp_path)
     assert {path.name for path in tmp_path.glob("*.png")} == PLOTS
     text = index.read_text(encoding="utf-8")
@@ -97,7 +97,7 @@ def test_report_of_no_calls_still_draws_every_plot(tmp_path: Path) -> None:
 
 
 def test_report_escapes_what_it_did_not_write(tmp_path: Path) -> None:
-    data = ReportInput("<script>alert(1)</script>", "x", ZoneInfo("UTC"), SETTINGS, 15, [], [], Funnel([], []),
+    data = ReportInput("<script>alert(1)</script>", "x", ZoneInfo("UTC"), SETTINGS, 15, leg_figures([], SETTINGS, 15), Funnel([], []),
                        notes=["<b>bold</b>"])
     text = render_report(data, tmp_path).read_text(encoding="utf-8")
     assert "<script>alert" not in text and "&lt;script&gt;" in text and "&lt;b&gt;bold" in text
