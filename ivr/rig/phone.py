@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 POLL = 0.02  # seconds between looks at a call's state
+EARLY = 0.1  # seconds of audio that may have come before a call's capture started
 REGISTER_TIMEOUT = 5  # seconds to wait for a REGISTER response (pyVoIP's default: 30)
 
 
@@ -204,6 +205,8 @@ class RigCall:
         self.sip_call_id: str = call.call_id
         self._lock = threading.Lock()
         self._timeline: Timeline | None = None
+        self._early: RTP.RTPPacketManager | None = None  # pyVoIP's own buffer, until _listen swapped it
+        self._replayed: set[int] = set()  # RTP timestamps of `_early` already on the timeline
         self._injector: _EventInjector | None = None
         self._keys = ""
         self.finished = threading.Event()  # set once the call is over for the rig
@@ -230,14 +233,27 @@ class RigCall:
     def _listen(self) -> None:
         """Capture the received audio; packets that came before the swap are replayed."""
         client = self._call.RTPClients[0]
-        timeline = Timeline(time.monotonic())
-        capture = _Capture(timeline, self._lock)
-        early: RTP.RTPPacketManager = client.pmin
-        client.pmin = capture
-        with early.bufferLock:
-            for offset, data in sorted(early.log.items()):
-                capture.write(offset, data)
+        # The far end may have sent a packet or two before this looked: the timeline starts
+        # earlier, so that replaying them never puts a packet before its start.
+        timeline = Timeline(time.monotonic() - EARLY)
+        self._capture = _Capture(timeline, self._lock)
+        self._early = client.pmin
+        client.pmin = self._capture
         self._timeline = timeline
+        self._replay_early()
+
+    def _replay_early(self) -> None:
+        """Put on the timeline what the receiver thread wrote to pyVoIP's buffer: before the
+        swap, and during it (the thread may still hold the old buffer for one packet, which
+        then lost the first 20 ms of a prompt played at once)."""
+        early = self._early
+        if early is None:
+            return
+        with early.bufferLock:
+            new = sorted((offset, data) for offset, data in early.log.items() if offset not in self._replayed)
+        for offset, data in new:
+            self._capture.write(offset, data)
+            self._replayed.add(offset)
 
     def _enable_events(self) -> None:
         """Once the RTP client has its socket: send telephone events if they were agreed."""
@@ -261,6 +277,7 @@ class RigCall:
         """Everything received so far (16-bit, 8 kHz), silence where nothing came."""
         if self._timeline is None:
             return np.zeros(0, dtype=np.int16)
+        self._replay_early()
         with self._lock:
             return self._timeline.pcm(time.monotonic())
 
