@@ -23,19 +23,18 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal, cast
+from typing import IO, TYPE_CHECKING, cast
 
 import click
 
 from ivr.cli_common import fail, load
+from ivr.metrics.model import EXPORT_KINDS as KINDS
+from ivr.metrics.model import ExportKind as Kind
 
 if TYPE_CHECKING:
     from ivr.metrics.model import Width
 
 DEFAULT_CONFIG = Path("config")
-# ivr.metrics.model.ExportKind; spelled out so that `ivr` starts without the metrics modules.
-Kind = Literal["calls", "legs", "intervals", "agents", "ivr"]
-KINDS: tuple[Kind, ...] = ("calls", "legs", "intervals", "agents", "ivr")
 MINUTES = {"15": 15, "30": 30, "60": 60, "day": 1440}
 
 

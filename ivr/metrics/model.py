@@ -20,6 +20,7 @@ DAY: Width = 1440
 AnswerSource = Literal["ami", "controller"]
 # What `ivr export` writes.
 ExportKind = Literal["calls", "legs", "intervals", "agents", "ivr"]
+EXPORT_KINDS: tuple[ExportKind, ...] = ("calls", "legs", "intervals", "agents", "ivr")
 Waits = Literal["answered", "all"]
 
 
