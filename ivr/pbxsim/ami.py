@@ -512,10 +512,6 @@ class AmiCallEvents:
         words = parse_args(line)
         verb = " ".join(words[:2]).upper()
         pressed_before, mix_before, dials_before = self._seen[uniqueid]
-        for _at, digit, _consumed in channel.pressed[pressed_before:]:
-            emit("DTMFBegin", "dtmf", [*snap.headers(), ("Digit", digit), ("Direction", "Received")])
-            emit("DTMFEnd", "dtmf", [*snap.headers(), ("Digit", digit), ("DurationMs", "100"),
-                                     ("Direction", "Received")])
         if verb == "SET VARIABLE" and len(words) >= 4:
             emit("VarSet", "dialplan", [*snap.headers(), ("Variable", words[2]), ("Value", words[3])])
         elif words[:1] == ["EXEC"] or words[:1] == ["exec"]:
@@ -536,6 +532,13 @@ class AmiCallEvents:
                 snap.exten = words[2]
             elif words[2].isdigit():
                 snap.priority = int(words[2])
+        # Keys pressed while the command ran, when they were pressed (the channel has run it whole).
+        for at, digit, _consumed in channel.pressed[pressed_before:]:
+            yield at
+            emit("DTMFBegin", "dtmf", [*snap.headers(), ("Digit", digit), ("Direction", "Received")])
+            yield min(at + DTMF_SECONDS, channel.now)
+            emit("DTMFEnd", "dtmf", [*snap.headers(), ("Digit", digit), ("DurationMs", str(round(DTMF_SECONDS * 1000))),
+                                     ("Direction", "Received")])
         for leg in channel.dials[dials_before:]:
             yield from self._dial(snap, leg)
         self._seen[uniqueid] = (len(channel.pressed), len(channel.mixmonitor), len(channel.dials))
@@ -590,6 +593,8 @@ class AmiCallEvents:
                                                ("Value", "HANGUP" if result.hung_up_by else "SUCCESS")])
         self.peer.hangup(snap, self.hangup_cause)
 
+
+DTMF_SECONDS = 0.1  # how long a simulated key is held (DTMFEnd's DurationMs, as in ami-digits.txt)
 
 _FAILS_ON_MINUS_ONE = {"STREAM FILE", "CONTROL STREAM", "WAIT FOR", "SAY DIGITS", "SAY NUMBER", "SAY ALPHA",
                        "SAY DATE", "SAY TIME", "ANSWER"}

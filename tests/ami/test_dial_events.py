@@ -19,7 +19,7 @@ from amiconfig import config_with_ami
 
 from ivr.ami.codec import Event, Header, banner, parse_stream
 from ivr.app import Controller, ControllerOptions
-from ivr.pbxsim import Agent, Busy, CallerScript, HangUp, NoAnswer, SimCall, SimChannel, SoundLibrary, place_call
+from ivr.pbxsim import Agent, Busy, CallerScript, HangUp, NoAnswer, Press, SimCall, SimChannel, SoundLibrary, place_call
 from ivr.pbxsim.ami import AmiCallEvents, AmiPeer
 from ivr.pbxsim.caller import AgentBehaviour
 from ivr.records.model import CallRow
@@ -268,3 +268,14 @@ async def test_the_call_record_has_the_agents_answer_not_the_dials_end(tmp_path:
     finally:
         await controller.stop()
         await peer.close()
+
+
+def test_keys_are_told_when_they_are_pressed_not_when_the_command_starts() -> None:
+    """ami-digits.txt: DTMFBegin as the key goes down, DTMFEnd (DurationMs 100) as it comes up."""
+    line = "GET DATA main-menu 5000 2"
+    timed, channel = run_dial(Agent(answer_after=1.0, talk=1.0), CallerScript((Press("42", at=1.5),)), line)
+    told = [(at, e.name, e.get("Digit")) for at, e in timed if e.name.startswith("DTMF") or e.name == "AGIExecEnd"]
+    # The second key (pressed 0.25 s later) ends GET DATA at once: its DTMFEnd cannot come later.
+    assert told == [(1.5, "DTMFBegin", "4"), (1.6, "DTMFEnd", "4"), (1.75, "DTMFBegin", "2"), (1.75, "DTMFEnd", "2"),
+                    (1.75, "AGIExecEnd", None)]
+    assert channel.now == 1.75
