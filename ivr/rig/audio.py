@@ -78,8 +78,10 @@ class Timeline:
                 delta -= 1 << 32
             position = self._anchor[1] + delta
         if self._anchor is None or position < 0 or abs(position - by_arrival) > self._resync:
-            self._anchor = (timestamp, by_arrival)
-            position = by_arrival
+            # On the envelope's frame grid: an arrival time says no more than that, and a stream
+            # placed between frames matches its prompt a little worse (0.945 instead of 0.95+).
+            position = by_arrival - by_arrival % HOP
+            self._anchor = (timestamp, position)
         end = position + len(pcm)
         if end > len(self._samples):
             grown = np.zeros(max(end, 2 * len(self._samples)), dtype=np.int16)

@@ -154,6 +154,14 @@ def test_packets_are_placed_by_timestamp_not_by_arrival() -> None:
     assert list(pcm[0:480:160]) == [1, 2, 3]
 
 
+def test_a_stream_starts_on_the_envelopes_frame_grid_whenever_its_first_packet_came() -> None:
+    timeline = Timeline(start=0.0)
+    timeline.add(0.1234, 7000, _packet(1))  # arrived 987 samples in: 827 once its 160 are taken off
+    timeline.add(0.1434, 7160, _packet(2))
+    pcm = timeline.pcm(0.3, latency=0.0)
+    assert int(np.argmax(pcm != 0)) == 800 and pcm[960] == 2
+
+
 def test_a_gap_is_silence_and_the_timeline_runs_on_to_now() -> None:
     timeline = Timeline(start=0.0)
     timeline.add(0.02, 0, _packet(5))
