@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from routing.config import RoutingConfig
 
-PARALLEL_KINDS: frozenset[ExportKind] = frozenset({"calls", "legs", "intervals", "ivr"})
+PARALLEL_KINDS: frozenset[ExportKind] = frozenset({"calls", "legs", "intervals"})  # ivr: read_funnel
 # Below this many calls, starting processes costs more than it saves.
 PARALLEL_FROM = 100_000
 
@@ -113,7 +113,8 @@ async def write_here(
     job: Job, source: Source, out: IO[str], *, header: bool = True, queue: str | None = None,
     routing: RoutingConfig | None = None, now: dt.datetime,
 ) -> int:
-    """Write the export in this process (the rows of `source`, which may be one part)."""
+    """Write the export in this process (the rows of `source`, which may be one part); the IVR
+    funnel is `write_export`'s (`read_funnel`)."""
     from ivr.metrics.agents import agent_intervals
 
     kind, fmt, settings = job.kind, job.fmt, job.settings
@@ -131,19 +132,17 @@ async def write_here(
         responses = await source.responses()
         table = await consume(source.legs(), lambda legs: queue_intervals(legs, settings, job.width, responses))
         return write_intervals(job, table, out)
-    if kind == "agents":
-        from ivr.metrics.history import queues_of
+    assert kind == "agents", kind
+    from ivr.metrics.history import queues_of
 
-        zone = source.hotlines.planning_zone(source.scope.hotline)
-        events, since, until = await source.agent_events(zone, now)
-        agents = await consume(source.legs(), lambda legs: agent_intervals(legs, events, zone, since, until,
-                                                                           job.width))
-        if queue is not None and routing is not None:
-            serving = {agent for agent, queues in queues_of(routing).items() if queue in queues}
-            agents = [row for row in agents if row.agent_id in serving]
-        writer = rows.writer_for(fmt, out, rows.AGENT_COLUMNS)
-        return rows.write_all(writer, map(rows.row_of, agents))
-    return write_funnel(job, await consume(source.paths(), ivr_funnel), out)
+    zone = source.hotlines.planning_zone(source.scope.hotline)
+    events, since, until = await source.agent_events(zone, now)
+    agents = await consume(source.legs(), lambda legs: agent_intervals(legs, events, zone, since, until, job.width))
+    if queue is not None and routing is not None:
+        serving = {agent for agent, queues in queues_of(routing).items() if queue in queues}
+        agents = [row for row in agents if row.agent_id in serving]
+    writer = rows.writer_for(fmt, out, rows.AGENT_COLUMNS)
+    return rows.write_all(writer, map(rows.row_of, agents))
 
 
 async def read_funnel(job: Job, source: Source, *, jobs: int = 1, parallel_from: int = PARALLEL_FROM) -> Funnel:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from array import array
-from itertools import chain
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

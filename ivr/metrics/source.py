@@ -174,7 +174,7 @@ class Source:
     # Told how many stored calls were read, a batch at a time (a progress bar).
     on_read: Callable[[int], None] = lambda calls: None
     # Only calls that started in this UTC window [start, end): one part of an export that
-    # several processes write (ivr.metrics.parallel).
+    # several processes write (ivr.metrics.exporting).
     within: Window = (None, None)
     _window: Window = field(init=False)
     _hotline: str | None = field(init=False)
