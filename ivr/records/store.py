@@ -234,6 +234,13 @@ def _summary(call: Sequence[Any], legs: Sequence[Sequence[Any]]) -> CallSummary:
         float(call[17]), call[18]))
 
 
+def _path(rows: Sequence[Sequence[Any]]) -> CallPath:
+    """A call's _PATHS rows (one per funnel event, or one of NULLs) as a CallPath."""
+    call, kinds = rows[0], _EVENT_KINDS
+    steps = tuple((kinds[row[5]], row[6], row[7]) for row in rows if row[5] is not None)
+    return CallPath(call[0], call[1], call[2], call[3], _DISPOSITIONS.get(call[4]), steps)
+
+
 def _end_columns(end: CallEnded, started_at: dt.datetime, time: Callable[[dt.datetime | None], Any]) -> dict[str, Any]:
     """The calls columns a call's end sets (in the driver's form), its duration computed here
     (the call started in the same batch), to the millisecond as `duration_ms` does in SQL."""
@@ -905,23 +912,9 @@ class CallStore:
     ) -> AsyncIterator[list[CallSummary]]:
         """Batches of the calls that started in [since, until), by start time, without their
         events: the node path and the legs summed up (CallSummary)."""
-        call: Sequence[Any] | None = None  # the last call read, whose legs may go on in the next batch
-        legs: list[Sequence[Any]] = []
         start = _SUMMARY_LEG
-        async with self._streamed(_SUMMARIES.where(*_started_within(since, until))) as batches:
-            async for rows in batches:
-                done: list[CallSummary] = []
-                for row in rows:
-                    if call is not None and row[0] == call[0]:
-                        legs.append(row[start:])
-                        continue
-                    if call is not None:
-                        done.append(_summary(call, legs))
-                    call = row
-                    legs = [row[start:]] if row[start] is not None else []
-                yield done
-        if call is not None:
-            yield [_summary(call, legs)]
+        async for batch in self._by_call(_SUMMARIES.where(*_started_within(since, until))):
+            yield [_summary(rows[0], [row[start:] for row in rows if row[start] is not None]) for rows in batch]
 
     async def iter_call_paths(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, queue: str | None = None,
@@ -932,23 +925,25 @@ class CallStore:
         if queue is not None:
             query = query.where(select(queue_legs.c.call_id).where(
                 queue_legs.c.call_id == calls.c.call_id, queue_legs.c.queue == queue).exists())
-        kinds, dispositions = _EVENT_KINDS, _DISPOSITIONS
-        call: Sequence[Any] | None = None  # the last call read, whose events may go on in the next batch
-        steps: list[tuple[EventKind, str, str]] = []
+        async for batch in self._by_call(query):
+            yield [_path(rows) for rows in batch]
+
+    async def _by_call(self, query: Select[Any]) -> AsyncIterator[list[list[Sequence[Any]]]]:
+        """The rows of `query` (a call's columns first, its call_id first of all, then one of
+        its outer-joined rows), streamed, as batches of each call's rows: a call whose rows
+        run on past a batch waits for the next."""
+        current: list[Sequence[Any]] = []
         async with self._streamed(query) as batches:
             async for rows in batches:
-                done: list[CallPath] = []
+                done: list[list[Sequence[Any]]] = []
                 for row in rows:
-                    if call is None or row[0] != call[0]:
-                        if call is not None:
-                            done.append(CallPath(call[0], call[1], call[2], call[3], dispositions.get(call[4]),
-                                                 tuple(steps)))
-                        call, steps = row, []
-                    if row[5] is not None:
-                        steps.append((kinds[row[5]], row[6], row[7]))
+                    if current and row[0] != current[0][0]:
+                        done.append(current)
+                        current = []
+                    current.append(row)
                 yield done
-        if call is not None:
-            yield [CallPath(call[0], call[1], call[2], call[3], dispositions.get(call[4]), tuple(steps))]
+        if current:
+            yield [current]
 
     async def agent_events(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
