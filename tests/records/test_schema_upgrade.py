@@ -66,6 +66,16 @@ async def v5_file(path: Path) -> None:
         await db.commit()
 
 
+async def assert_v7_filled_in(store: CallStore) -> None:
+    """v7 worked out, from the events of the one call (welcome, the billing queue answered by
+    1002, then the transfer node), what the exports read: its path and the leg's transfer."""
+    (summary,) = [call async for batch in store.iter_call_summaries() for call in batch]
+    assert (summary.node_path, summary.queues, summary.agent_id) == (
+        "welcome>billing-queue>to-operator", ("billing",), "1002")
+    (stored,) = [leg async for batch in store.iter_legs() for leg in batch]
+    assert (stored.queue, stored.transferred) == ("billing", True)
+
+
 async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "calls.sqlite"
     await v5_file(path)
@@ -86,12 +96,7 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         (response,) = await surveys.responses_for_call("old")
         assert [(a.question, a.value) for a in response.answers] == [("speed", 5)]
         assert await store.agent_events() == []
-        # v7 worked out, from the events, what the exports read: the path and the transfer.
-        (summary,) = [call async for batch in store.iter_call_summaries() for call in batch]
-        assert (summary.node_path, summary.queues, summary.agent_id) == (
-            "welcome>billing-queue>to-operator", ("billing",), "1002")
-        (stored,) = [leg async for batch in store.iter_legs() for leg in batch]
-        assert (stored.queue, stored.transferred) == ("billing", True)
+        await assert_v7_filled_in(store)
     finally:
         await store.close()
     async with aiosqlite.connect(path) as db:
@@ -180,10 +185,6 @@ async def test_a_v6_postgresql_database_upgrades_in_place_and_fills_in_what_v7_k
         async with store.engine.begin() as conn:
             assert await columns_of(conn) == fresh
             assert (await conn.exec_driver_sql("SELECT version FROM schema_version")).all() == [(SCHEMA_VERSION,)]
-        (summary,) = [call async for batch in store.iter_call_summaries() for call in batch]
-        assert (summary.node_path, summary.queues, summary.agent_id) == (
-            "welcome>billing-queue>to-operator", ("billing",), "1002")
-        (stored,) = [leg async for batch in store.iter_legs() for leg in batch]
-        assert (stored.queue, stored.transferred) == ("billing", True)
+        await assert_v7_filled_in(store)
     finally:
         await store.close()
