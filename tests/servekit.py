@@ -41,9 +41,9 @@ def free_port() -> int:
 class Served:
     """`ivr serve` in a subprocess, up once its pid file, FastAGI port and admin socket are there."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, port: int | None = None) -> None:
         self.config = config
-        self.port = free_port()
+        self.port = port or free_port()
         self.socket = config / "var" / "ivr.sock"
         self.log = (config.parent / "serve.log").open("w+")
         self.process = subprocess.Popen([*IVR, "serve", "--config", str(config), "--port", str(self.port)],
