@@ -95,7 +95,7 @@ def render_dialplans(target: Path, ports: PbxPorts, *, modules: Path | None = No
     for user in TEST_CALLERS:
         endpoints += [
             f"[{user}](endpoint-common)", "context = ivr-hotline", "dtmf_mode = inband",
-            f"auth = {user}", f"aors = {user}", f'callerid = "{user}" <{_caller_number(user)}>',
+            f"auth = {user}", f"aors = {user}", f'callerid = "{user}" <{caller_number(user)}>',
             f"[{user}](auth-userpass)", f"username = {user}", f"password = {TEST_PASSWORD.format(user=user)}",
             f"[{user}](aor-single)",
         ]  # fmt: skip
@@ -105,7 +105,7 @@ def render_dialplans(target: Path, ports: PbxPorts, *, modules: Path | None = No
     return target
 
 
-def _caller_number(user: str) -> str:
+def caller_number(user: str) -> str:
     """A number per test caller, so that each is a different customer to the controller."""
     return f"1380000{int(user.removeprefix('caller')):04d}"
 

@@ -215,3 +215,13 @@ def silence(pcm: Pcm, *, start: int = 0, seconds: float = 1.0) -> int | None:
     env = envelope(pcm[start:])
     end = _runs(env <= AUDIO_DB, max(1, round(seconds * RATE / HOP)))
     return None if end is None else start + end * HOP + FRAME
+
+
+def speech_like(seconds: float) -> Pcm:
+    """A voice-like sound: a 140 Hz buzz rich in harmonics, in 4-per-second syllables. Loud
+    enough for a recorder's silence detection to count it as talk; no DTMF detector takes
+    it for a key (no two pure tones)."""
+    t = np.arange(round(seconds * RATE)) / RATE
+    buzz = 2 * ((140 * t) % 1.0) - 1  # a sawtooth: every harmonic of 140 Hz
+    syllables = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
+    return (buzz * syllables * 9000).astype(np.int16)

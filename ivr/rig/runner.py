@@ -120,6 +120,12 @@ class Runner:
             return f"silence until {line.at(end)}"
         if s.press is not None:
             return await self._press(line, step, s.press.keys)
+        if s.speak is not None:
+            if line.call.ended:
+                raise StepFailed("the far end had hung up")
+            await line.call.play(audio.speech_like(s.speak.seconds))
+            line.cursor = len(line.call.heard())
+            return f"spoke {s.speak.seconds:g} s"
         if s.wait is not None:
             await asyncio.sleep(s.wait)
             return "waited"

@@ -78,6 +78,12 @@ class PressStep(_Strict):
         return value.upper()
 
 
+class SpeakStep(_Strict):
+    """The caller talks for `seconds` (a voice-like sound: a spoken survey comment, say)."""
+
+    seconds: Seconds = 2.0
+
+
 class WaitFor(_Strict):
     within: Seconds | None = None
 
@@ -86,7 +92,7 @@ class Hangup(_Strict):
     pass
 
 
-STEP_KINDS = ("prompt", "audio", "silence", "press", "wait", "language", "agent", "agent_hangup", "far_hangup", "hangup")
+STEP_KINDS = ("prompt", "audio", "silence", "press", "speak", "wait", "language", "agent", "agent_hangup", "far_hangup", "hangup")
 
 
 class Step(_Strict):
@@ -96,6 +102,7 @@ class Step(_Strict):
     audio: AudioStep | None = None
     silence: SilenceStep | None = None
     press: PressStep | None = None
+    speak: SpeakStep | None = None
     wait: Seconds | None = None  # do nothing for this long
     language: LanguageKey | None = None  # prompts from here on are in this language
     agent: WaitFor | None = None  # an agent phone of the rig answers this call
@@ -207,6 +214,8 @@ class PlannedStep:
             return f"audio {s.audio.seconds:g} s"
         if s.silence is not None:
             return f"silence {s.silence.seconds:g} s"
+        if s.speak is not None:
+            return f"speak {s.speak.seconds:g} s"
         if s.wait is not None:
             return f"wait {s.wait:g} s"
         if s.language is not None:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from asteriskkit import NoAsterisk, RealAsterisk, find_asterisk
 from servekit import REPO, Served, copy_config
+from tierkit import ControllerMaker
 
 pytestmark = pytest.mark.asterisk
 
@@ -32,9 +34,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 class _Lookups(BaseHTTPRequestHandler):
-    """The example flow's backend: account 12345678 has a balance of 128; order 87654321 has shipped."""
+    """The example flow's backend: account 12345678 has a balance of 128; order 87654321 has
+    shipped; account 55555555 takes 5 s to answer (a caller may hang up meanwhile)."""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if "account=55555555" in self.path:
+            time.sleep(5)
         if "account=12345678" in self.path:
             body = {"found": True, "balance": 128}
         elif self.path.startswith("/orders/87654321"):
@@ -74,7 +79,7 @@ def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAsterisk]:
     asterisk.stop()
 
 
-def test_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str, *, open_hours: bool = True,
+def tier_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str, *, open_hours: bool = True,
                 holiday_today: bool = False) -> Path:
     """The example config, pointed at this PBX: FastAGI on the port the dialplan's IVR_AGI
     names, AMI on, prompts where Asterisk reads them, and a schedule the test decides."""
@@ -99,6 +104,7 @@ def test_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str, *, open_hou
     comments = pbx.run_dir / "spool" / "ivr-survey"
     comments.mkdir(parents=True, exist_ok=True)
     text = surveys.read_text().replace("directory: /var/spool/asterisk/ivr-survey", f"directory: {comments}")
+    text = text.replace("mode: sample\n      share: 0.5", "mode: all")  # technical: every caller, not a sample
     surveys.write_text(re.sub(r"cooldown_days: \d+", "cooldown_days: 0", text))
     return config
 
@@ -118,8 +124,23 @@ def backend_url(lookup_backend: str) -> str:
 
 
 @pytest.fixture
-def controller(tmp_path: Path, pbx: RealAsterisk, backend_url: str) -> Iterator[Served]:
-    served = Served(test_config(tmp_path, pbx, backend_url), port=pbx.ports.agi)
-    served.wait_for_log("AMI")
-    yield served
-    served.stop()
+def make_controller(tmp_path: Path, pbx: RealAsterisk, backend_url: str) -> Iterator[ControllerMaker]:
+    """`ivr serve` on the port the dialplan's IVR_AGI names, once its AMI link is up."""
+    started: list[Served] = []
+
+    def make(*, open_hours: bool = True, holiday_today: bool = False) -> Served:
+        config = tier_config(tmp_path / f"c{len(started)}", pbx, backend_url, open_hours=open_hours,
+                             holiday_today=holiday_today)  # fmt: skip
+        served = Served(config, port=pbx.ports.agi)
+        started.append(served)
+        served.wait_for_log("AMI logged in")
+        return served
+
+    yield make
+    for served in started:
+        served.stop()
+
+
+@pytest.fixture
+def controller(make_controller: ControllerMaker) -> Served:
+    return make_controller()
