@@ -86,6 +86,9 @@ class SelectionOverride(Strict):
 class SelectionRules(Strict):
     default: Selection = Selection()
     queues: dict[str, SelectionOverride] = {}
+    # Caller numbers (as Asterisk sends them) the cooldown never applies to: the SIP test
+    # rig's callers, which must hear the survey on every run.
+    cooldown_exempt: list[str] = []
 
     def for_queue(self, queue: str) -> Selection | None:
         """The selection for a queue's callers; None: they are not surveyed."""

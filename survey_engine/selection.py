@@ -21,6 +21,7 @@ class Candidate:
     disposition: Disposition | None  # the call record's, None while it is still open
     legs: tuple[QueueLeg, ...]  # the engine ACD's queue legs (none after app_queue)
     last_offered: dt.datetime | None  # the newest survey offered to this caller
+    cooldown_exempt: bool = False  # a test caller (selection.cooldown_exempt): surveyed every time
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def decide(
         return Skip("the caller hung up on the agent")
     if selection.agent_hangup_only and candidate.hung_up_by != "agent":
         return Skip("the agent did not hang up first")
-    if selection.cooldown_days > 0 and candidate.last_offered is not None:
+    if selection.cooldown_days > 0 and candidate.last_offered is not None and not candidate.cooldown_exempt:
         since = now - candidate.last_offered
         if since < dt.timedelta(days=selection.cooldown_days):
             return Skip(f"offered a survey {since.days} day(s) ago (cooldown {selection.cooldown_days} days)")

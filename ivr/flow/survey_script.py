@@ -137,6 +137,7 @@ class SurveyScript:
             disposition=row.disposition,
             legs=row.queue_legs,
             last_offered=await self.surveys.last_offered(key) if key is not None else None,
+            cooldown_exempt=number in settings.selection.cooldown_exempt,
         )
         decision = decide(settings.selection.for_queue(queue), candidate, now=now, rng=self.rng)
         if isinstance(decision, Skip):

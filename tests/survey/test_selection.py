@@ -64,6 +64,15 @@ def test_queue_without_a_survey_is_skipped() -> None:
     assert choose(Selection()) == Skip("queue 'billing' is not surveyed")
 
 
+def test_a_cooldown_exempt_test_caller_is_surveyed_on_every_call() -> None:
+    yesterday = dataclasses.replace(ACD_ANSWERED, last_offered=NOW - dt.timedelta(days=1))
+    assert isinstance(choose(ALL, yesterday), Skip)
+    assert choose(ALL, dataclasses.replace(yesterday, cooldown_exempt=True)) == Offer("standard")
+    # Exempt from the cooldown only: a sample still draws.
+    sample = Selection(survey="standard", mode="sample", share=0.0)
+    assert isinstance(choose(sample, dataclasses.replace(yesterday, cooldown_exempt=True)), Skip)
+
+
 def test_cooldown_keeps_a_caller_from_a_second_survey_within_n_days() -> None:
     recent = dataclasses.replace(ACD_ANSWERED, last_offered=NOW - dt.timedelta(days=29, hours=23))
     assert choose(ALL, recent) == Skip("offered a survey 29 day(s) ago (cooldown 30 days)")
