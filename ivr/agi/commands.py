@@ -25,6 +25,7 @@ from ivr.agi.errors import (
     AgiHangup,
     AgiInvalidCommand,
     AgiProtocolError,
+    AgiRecordNotWritten,
     AgiUsageError,
 )
 
@@ -97,9 +98,13 @@ class DigitInput:
 
 @dataclass(frozen=True)
 class Recording:
+    """How RECORD FILE ended. `dtmf` with endpos 0 and `during_beep`: the key was pressed
+    while the beep played, so nothing was recorded (res_agi's `(randomerror)` reply)."""
+
     ended_by: Literal["dtmf", "timeout", "hangup"]
     digit: str | None
     endpos: int
+    during_beep: bool = False
 
 
 @dataclass(frozen=True)
@@ -319,13 +324,25 @@ class RecordFile(Command[Recording]):
         return CommandLine(parts)
 
     def decode(self, reply: Reply) -> Recording:
+        """res_agi.c handle_recordfile's replies. `(randomerror)` is the beep's ast_waitstream
+        result: the ASCII code of an escape digit pressed during the beep (the recording never
+        started), or -1 when the channel hung up during it. `(writefile)`: the file could not be
+        created. `(waitfor)`: waiting for audio failed, which on a live call means a hang-up."""
         endpos = reply.endpos or 0
         if reply.data == "dtmf":
             return Recording("dtmf", _digit(reply.result_int), endpos)
         if reply.data == "timeout":
             return Recording("timeout", None, endpos)
-        if reply.data == "hangup":
+        if reply.data in ("hangup", "waitfor"):
             return Recording("hangup", None, endpos)
+        if reply.data == "randomerror":
+            code = reply.result_int
+            if code < 0:
+                return Recording("hangup", None, endpos, during_beep=True)
+            return Recording("dtmf", _digit(code), endpos, during_beep=True)
+        if reply.data == "writefile":
+            raise AgiRecordNotWritten(f"Asterisk could not create {self.filename}.{self.format}: {reply.line}",
+                                      self.filename)
         raise AgiCommandFailed(f"RECORD FILE failed: {reply.line}")
 
 

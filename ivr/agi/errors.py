@@ -45,3 +45,13 @@ class AgiAppNotFound(AgiError):
 
 class AgiCommandFailed(AgiError):
     """Any other failure reply (e.g. 503)."""
+
+
+class AgiRecordNotWritten(AgiCommandFailed):
+    """RECORD FILE answered `200 result=-1 (writefile)`: Asterisk could not create the file
+    (its directory is missing on the PBX or not writable by Asterisk). The channel is still
+    up and the session goes on; Asterisk ends the AGI with AGISTATUS=FAILURE afterwards."""
+
+    def __init__(self, message: str, filename: str) -> None:
+        super().__init__(message)
+        self.filename = filename

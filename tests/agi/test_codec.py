@@ -25,6 +25,7 @@ from ivr.agi.errors import (
     AgiHangup,
     AgiInvalidCommand,
     AgiProtocolError,
+    AgiRecordNotWritten,
     AgiUsageError,
 )
 
@@ -180,12 +181,26 @@ def test_dial_on_a_dead_channel_and_its_status(transcripts: Path) -> None:
         ("200 result=0 (timeout) endpos=16000", c.Recording("timeout", None, 16000)),
         ("200 result=35 (dtmf) endpos=8000", c.Recording("dtmf", "#", 8000)),
         ("200 result=-1 (hangup) endpos=4000", c.Recording("hangup", None, 4000)),
+        # What a real Asterisk 22 answered when # was pressed during the beep (res_agi.c
+        # handle_recordfile: the beep's ast_waitstream result, the digit's ASCII code).
+        ("200 result=35 (randomerror) endpos=0", c.Recording("dtmf", "#", 0, during_beep=True)),
+        ("200 result=-1 (randomerror) endpos=0", c.Recording("hangup", None, 0, during_beep=True)),
+        ("200 result=-1 (waitfor) endpos=800", c.Recording("hangup", None, 800)),
     ],
 )
 def test_record_file_reply_forms(line: str, expected: c.Recording) -> None:
     (reply,) = parse_all(b"agi_x: 1\n\n" + line.encode() + b"\n")[1:-1]
     assert isinstance(reply, Reply)
     assert c.RecordFile("comment").decode(reply) == expected
+
+
+def test_record_file_into_a_missing_directory_is_its_own_failure() -> None:
+    (reply,) = parse_all(b"agi_x: 1\n\n200 result=-1 (writefile)\n")[1:-1]
+    assert isinstance(reply, Reply)
+    with pytest.raises(AgiRecordNotWritten) as raised:
+        c.RecordFile("/var/spool/asterisk/ivr-survey/c1").decode(reply)
+    assert raised.value.filename == "/var/spool/asterisk/ivr-survey/c1"
+    assert "ivr-survey/c1.wav" in str(raised.value)
 
 
 def test_trying_then_gosub_complete_and_values_with_parentheses() -> None:
