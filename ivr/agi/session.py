@@ -29,6 +29,11 @@ from ivr.agi.errors import AgiConnectionLost, AgiHangup, AgiProtocolError, AgiTi
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+# After a media command's `result=-1`, how long to wait for the `HANGUP` line before asking
+# CHANNEL STATUS whether the channel is still there. A real Asterisk 22 sends it about 40 ms
+# after the reply, without waiting for a command; a command sent meanwhile gets 511.
+HANGUP_LINE_WAIT = 0.5
+
 # Called with (verb, seconds) for every command: the server's turnaround, i.e. how long
 # Asterisk waited between our previous reply being complete and this command being sent.
 TurnaroundHook = Callable[[str, float], None]
@@ -136,6 +141,18 @@ class AgiSession:
         watcher.result()  # a protocol error seen while watching
         raise AgiHangup("caller hung up while the controller was busy")
 
+    async def hangup_follows(self, within: float = HANGUP_LINE_WAIT) -> bool:
+        """Whether Asterisk tells a hang-up (the HANGUP line, or closing) within `within`
+        seconds, while no command is outstanding."""
+        if self.hung_up or self.closed:
+            return True
+        try:
+            async with asyncio.timeout(within):
+                await self._watch_hangup()
+        except TimeoutError:
+            return False
+        return True
+
     async def _watch_hangup(self) -> None:
         """Read until the HANGUP line or EOF; nothing else may come while no command is out."""
         while True:
@@ -173,10 +190,13 @@ class AgiSession:
 
     async def stream_file(self, filename: str, escape_digits: str = "") -> c.Playback:
         """Play a file; a caller who hung up during it raises `AgiHangup` here, not at the
-        next command: result -1 means either "no such file" or "hung up", and CHANNEL
-        STATUS (511 on a dead channel) tells which."""
+        next command: result -1 means either "no such file" or "hung up". Asterisk follows a
+        hang-up with the HANGUP line at once; only when none comes is CHANNEL STATUS asked
+        (511 on a dead channel): no command is sent to a channel known to be gone."""
         played = await self.run(c.StreamFile(filename, escape_digits))
         if played.failed:
+            if await self.hangup_follows():
+                raise AgiHangup(f"STREAM FILE {filename}: the caller hung up")
             await self.channel_status()
         return played
 

@@ -124,3 +124,28 @@ async def test_a_reply_nobody_asked_for_is_a_protocol_error(serve: Serve) -> Non
     assert handler.outcomes[0].startswith("protocol error: Reply(code=200")
     assert handler.work.outcome == "cancelled"
     assert await asyncio.wait_for(reader.read(), 2) == b""
+
+
+async def test_no_channel_status_is_sent_after_result_minus_one_and_the_hangup_line(serve: Serve) -> None:
+    """A real Asterisk 22 answers a prompt cut by the caller's hang-up with `result=-1` and
+    sends the HANGUP line ~40 ms later; a CHANNEL STATUS sent meanwhile is logged as 511."""
+    handler, reader, writer = await serve(Work(0.01))
+    assert await line(reader) == b'STREAM FILE menu ""\n'
+    writer.write(b"200 result=-1 endpos=12000\n")
+    await writer.drain()
+    await asyncio.sleep(0.04)
+    writer.write(b"HANGUP\n")
+    assert await line(reader) == b"GET VARIABLE MYVAR\n"  # a dead-channel command, nothing else
+    writer.write(b"200 result=1 (kept)\n")
+    await asyncio.wait_for(handler.done.wait(), 2)
+    assert handler.outcomes == ["answer", "hangup", "var=kept"]
+
+
+async def test_result_minus_one_without_a_hangup_line_is_a_missing_file(serve: Serve) -> None:
+    handler, reader, writer = await serve(Work(0.01))
+    assert await line(reader) == b'STREAM FILE menu ""\n'
+    writer.write(b"200 result=-1 endpos=0\n")
+    assert await line(reader) == b"CHANNEL STATUS\n"  # asked only once no HANGUP line came
+    writer.write(b"200 result=6\n")
+    await asyncio.wait_for(handler.done.wait(), 2)
+    assert handler.outcomes == ["answer", "played"]
