@@ -8,14 +8,18 @@ in the `Progress` the caller of `run_survey` passed in, so that it can be saved.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr.agi.commands import DigitInput, Playback, Recording
+from ivr.agi.errors import AgiRecordNotWritten
 from survey_engine.config import CommentSettings, Question, Survey
 from survey_engine.model import Answer
 from survey_engine.questions import MAX_DIGITS, interpret
+
+log = logging.getLogger(__name__)
 
 # RECORD FILE's endpos counts samples; the formats Asterisk records a call in are 8 kHz.
 SAMPLES_PER_SECOND = 8000
@@ -88,17 +92,24 @@ class SurveyDialog:
         return Answer(question.id, question.kind, None, 2)
 
     async def _comment(self, comment: CommentSettings, name: str, progress: Progress) -> bool:
-        """Record the comment; True when the caller hung up to end it."""
+        """Record the comment; True when the caller hung up to end it. A # pressed during the
+        beep ends the comment before it starts (nothing recorded); a comment directory that
+        Asterisk cannot write to loses the comment, not the survey: the thanks still play."""
         await self._play(comment.prompt)
         filename = f"{comment.directory.rstrip('/')}/{name}"
-        recorded = await self.channel.record_file(
-            filename,
-            comment.format,
-            escape_digits="#",
-            timeout_ms=comment.max_seconds * 1000,
-            beep=comment.beep,
-            silence_s=comment.silence_seconds,
-        )
+        try:
+            recorded = await self.channel.record_file(
+                filename,
+                comment.format,
+                escape_digits="#",
+                timeout_ms=comment.max_seconds * 1000,
+                beep=comment.beep,
+                silence_s=comment.silence_seconds,
+            )
+        except AgiRecordNotWritten:
+            log.warning("survey comment %s not recorded: Asterisk cannot write to %s (create it on the PBX, "
+                        "writable by the asterisk user)", name, comment.directory)
+            return False
         if recorded.endpos > 0:
             progress.comment_file = filename
             progress.comment_seconds = recorded.endpos / SAMPLES_PER_SECOND

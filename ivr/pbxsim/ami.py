@@ -477,7 +477,8 @@ class AmiCallEvents:
     """A pbxsim CallObserver that makes `peer` emit what Asterisk 22 emits for the call.
 
     `hangup_cause` is the Cause of the AGI channel's Hangup (16 = Normal Clearing unless a
-    test says otherwise, e.g. 17 User busy, 19 No answer)."""
+    test says otherwise, e.g. 17 User busy, 19 No answer); a call whose HangUp step gave a
+    cause hangs up with that one."""
 
     def __init__(self, peer: AmiPeer, *, hangup_cause: int = 16) -> None:
         self.peer = peer
@@ -591,7 +592,7 @@ class AmiCallEvents:
             return
         self.peer.emit("VarSet", "dialplan", [*snap.headers(), ("Variable", "AGISTATUS"),
                                                ("Value", "HANGUP" if result.hung_up_by else "SUCCESS")])
-        self.peer.hangup(snap, self.hangup_cause)
+        self.peer.hangup(snap, result.hangup_cause if result.hangup_cause is not None else self.hangup_cause)
 
 
 DTMF_SECONDS = 0.1  # how long a simulated key is held (DTMFEnd's DurationMs, as in ami-digits.txt)

@@ -22,12 +22,15 @@ class HangUp:
     """Hang up at `at` seconds of call time, `after` seconds into a prompt, or — with
     `idle` — once the controller has kept the caller waiting that many real seconds
     without sending a command (a slow backend, a stuck flow, music on hold in a queue).
-    `on_prompt="ringing:PJSIP/1001"` hangs up `after` seconds into Dial ringing that target."""
+    `on_prompt="ringing:PJSIP/1001"` hangs up `after` seconds into Dial ringing that target.
+    `cause`: the channel's hang-up cause when not the caller's BYE (16), e.g. 18 "No user
+    responding" when Asterisk tears the call down itself (a phone that never ACKed its 200 OK)."""
 
     at: float | None = None
     on_prompt: str | None = None
     after: float = 0.0
     idle: float | None = None
+    cause: int | None = None
 
 
 Step = Press | HangUp

@@ -103,6 +103,7 @@ class DialLeg:
 class _Event:
     at: float
     digit: str | None  # None = hang-up
+    cause: int | None = None  # a hang-up's cause when the step gave one
 
 
 @dataclass
@@ -114,8 +115,11 @@ class SimChannel:
     now: float = 0.0
     alive: bool = True
     hangup_noticed: bool = False
-    hung_up_by: str | None = None
+    hung_up_by: str | None = None  # caller, ivr, agent, or pbx (a HangUp step with a cause other than 16)
     hung_up_at: float | None = None
+    hangup_cause: int | None = None  # a HangUp step's own cause, if it gave one
+    # Directories RECORD FILE cannot create a file in (missing on this PBX): `(writefile)`.
+    unwritable: frozenset[str] = frozenset()
     heard: list[Heard] = field(default_factory=list)
     pressed: list[tuple[float, str, bool]] = field(default_factory=list)  # (time, digit, consumed)
     mixmonitor: list[str] = field(default_factory=list)
@@ -151,7 +155,7 @@ class SimChannel:
 
     def _add(self, step: Press | HangUp, at: float) -> None:
         if isinstance(step, HangUp):
-            self._events.append(_Event(at, None))
+            self._events.append(_Event(at, None, step.cause))
         else:
             for index, digit in enumerate(step.digits):
                 self._events.append(_Event(at + index * step.gap, digit))
@@ -162,22 +166,23 @@ class SimChannel:
         while self._events and self._events[0].at < self.now:
             stale = self._events.pop(0)
             if stale.digit is None:
-                self._die(stale.at, "caller")
+                self._die(stale.at, "caller", stale.cause)
                 return stale
             self.pressed.append((stale.at, stale.digit, False))
         if self._events and (until is None or self._events[0].at < until):
             event = self._events.pop(0)
             self.now = max(self.now, event.at)
             if event.digit is None:
-                self._die(event.at, "caller")
+                self._die(event.at, "caller", event.cause)
             return event
         return None
 
-    def _die(self, at: float, by: str) -> None:
+    def _die(self, at: float, by: str, cause: int | None = None) -> None:
         if self.alive:
             self.alive = False
-            self.hung_up_by = by
+            self.hung_up_by = "pbx" if cause is not None and cause != 16 else by
             self.hung_up_at = at
+            self.hangup_cause = cause
 
     # --- commands -------------------------------------------------------------------------
 
@@ -207,8 +212,9 @@ class SimChannel:
 
     def hang_up_while_idle(self) -> list[str]:
         """The caller hangs up between commands: res_agi's loop sends HANGUP at once."""
+        step = self.caller.steps[self._step]
         self._step += 1
-        self._die(self.now, "caller")
+        self._die(self.now, "caller", step.cause if isinstance(step, HangUp) else None)
         self.hangup_noticed = True
         return ["HANGUP"] if self.variables.get("AGISIGHUP", "yes") != "no" else []
 
@@ -434,9 +440,23 @@ class SimChannel:
         return ["200 result=1"]
 
     def _record_file(self, args: list[str]) -> list[str]:
+        """res_agi.c handle_recordfile: `RECORD FILE name format escape ms [offset] [BEEP] [s=N]`.
+        The beep plays first and an escape digit (or a hang-up) during it ends the command with
+        `(randomerror)` before anything is recorded; then the file is created, or `(writefile)`
+        when its directory is missing (the session goes on); then the caller speaks."""
         if len(args) < 4:
             raise _Usage
         escape, ms = args[2], int(args[3])
+        beep = any("=" not in arg and not re.fullmatch(r"-?\d+", arg) for arg in args[4:6])
+        if beep:
+            digit, _, hung = self._play("beep", escape, self.sounds.duration("beep") or 0.0)
+            if hung:
+                return ["200 result=-1 (randomerror) endpos=0"]
+            if digit is not None:
+                return [f"200 result={ord(digit)} (randomerror) endpos=0"]
+        directory = args[0].rpartition("/")[0]
+        if directory and directory.rstrip("/") in self.unwritable:
+            return ["200 result=-1 (writefile)"]
         start = self.now
         event = self._next_event(None if ms < 0 else start + ms / 1000)
         if event is None:

@@ -38,6 +38,8 @@ class SimCall:
     # runs when an AGI ends with the caller still there and sent to that context. The same
     # channel goes on into it: its variables, clock and caller script (e.g. SURVEY_REENTRY).
     dialplan: Mapping[str, str] = field(default_factory=dict)
+    # Directories missing on the PBX: RECORD FILE into one answers `200 result=-1 (writefile)`.
+    missing_dirs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,6 +59,7 @@ class CallResult:
     # the server's next command arriving, as Asterisk would see the server's latency.
     turnarounds: list[tuple[str, float]] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)  # the AGI script of each session, in order
+    hangup_cause: int | None = None  # the cause a HangUp step gave (None: the caller's BYE, 16)
 
     @property
     def prompts(self) -> list[str]:
@@ -133,7 +136,8 @@ async def place_call(
     uniqueid = f"{int(time.time())}.{n}"
     channel_name = (f"Local/{call.extension}@{call.context}-{n:08x};2" if call.channel_type == "Local"
                     else f"{call.channel_type}/{call.endpoint}-{n:08x}")
-    channel = SimChannel(call.caller, sounds, agents=dict(call.agents))
+    channel = SimChannel(call.caller, sounds, agents=dict(call.agents),
+                         unwritable=frozenset(d.rstrip("/") for d in call.missing_dirs))
     channel.variables.update({"__exten": call.extension, "__uniqueid": uniqueid, "__context": call.context,
                               "CHANNEL(language)": call.language, **call.variables})
     transcript: list[tuple[str, str]] = []
@@ -157,6 +161,7 @@ async def place_call(
         place = (channel.expand(script), context, extension)
     result.location = channel.location
     result.hung_up_by = channel.hung_up_by
+    result.hangup_cause = channel.hangup_cause
     result.call_seconds = channel.now
     if observer is not None:
         observer.call_ended(result)

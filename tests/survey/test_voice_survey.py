@@ -24,6 +24,7 @@ from callkit import OPEN, TO_BILLING, Backend
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import SURVEY_REENTRY, Agent, CallerScript, CallResult, HangUp, Press, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.caller import Step
+from ivr.pbxsim.sounds import CORE_SOUNDS
 from ivr.records.model import EventKind
 from routing.config import RoutingConfig
 from routing.memory_state import MemoryState
@@ -38,6 +39,8 @@ AGENT = {"PJSIP/1001": Agent(answer_after=1.0, talk=20.0, hangs_up_first=True)}
 BILLING_PATH = "welcome>choose-language>hours-check>main-menu>billing-menu>billing-queue"
 SURVEY_PROMPTS = ("survey-intro", "survey-speed", "survey-attitude", "survey-resolved", "survey-nps",
                   "survey-invalid", "survey-no-input", "survey-comment", "survey-thanks")
+BEEP = CORE_SOUNDS["beep"]  # RECORD FILE ... BEEP: nothing is recorded while it plays
+COMMENTS = "/var/spool/asterisk/ivr-survey"  # config/surveys.yaml comment.directory
 # A caller happy with everything: speed 5, attitude 5, resolved yes, nps 9 (then #).
 HAPPY: tuple[Step, ...] = (
     Press("5", on_prompt="survey-speed"), Press("5", on_prompt="survey-attitude"),
@@ -69,10 +72,11 @@ class Rig:
         self.now = OPEN
 
     async def call(self, *steps: Step, caller_id: str = CALLER, agent: Agent = AGENT["PJSIP/1001"],
-                   path: tuple[Step, ...] = TO_BILLING) -> CallResult:
+                   path: tuple[Step, ...] = TO_BILLING, missing_dirs: tuple[str, ...] = ()) -> CallResult:
         """A call to the billing queue (or along `path`) whose agent hangs up first, and on into the survey."""
         call = SimCall(CallerScript((*path, *steps), caller_id=caller_id), extension="4008001234",
-                       script="ivr?hotline=4008001234", agents={"PJSIP/1001": agent}, dialplan=SURVEY_REENTRY)
+                       script="ivr?hotline=4008001234", agents={"PJSIP/1001": agent}, dialplan=SURVEY_REENTRY,
+                       missing_dirs=missing_dirs)
         result = await place_call("127.0.0.1", self.port, call, sounds=self.sounds)
         assert result.error is None and result.server_closed, result.error
         return result
@@ -171,7 +175,7 @@ async def test_agent_hanging_up_first_gives_a_complete_response_with_the_call_it
     assert (response.language, response.menu_version, response.menu_path) == ("en-US", "2026.1", BILLING_PATH)
     assert answers(response) == [("speed", 4, 1), ("attitude", 5, 1), ("resolved", 1, 1), ("nps", 10, 1)]
     assert response.comment_file == f"{directory}/{call_id}"
-    assert response.comment_seconds == pytest.approx(comment_at - seconds("survey-comment"), abs=0.01)
+    assert response.comment_seconds == pytest.approx(comment_at - seconds("survey-comment") - BEEP, abs=0.01)
     assert response.caller_key is not None and response.offered_at == OPEN and response.ended_at == OPEN
     assert await rig.followup(response) is None  # nothing low
 
@@ -207,7 +211,34 @@ async def test_hanging_up_to_end_the_comment_keeps_it_and_completes_the_survey(r
     response = await rig.response(result)
     assert response.status == "completed"
     assert response.comment_file == f"/var/spool/asterisk/ivr-survey/{response.call_id}"
-    assert response.comment_seconds == pytest.approx(10.0 - seconds("survey-comment"), abs=0.01)
+    assert response.comment_seconds == pytest.approx(10.0 - seconds("survey-comment") - BEEP, abs=0.01)
+
+
+async def test_hash_pressed_during_the_beep_ends_the_comment_unrecorded_and_the_thanks_play(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """Asterisk answers `200 result=35 (randomerror) endpos=0` and keeps the session: the caller
+    has ended the comment before it began."""
+    result = await rig.call(*HAPPY, Press("#", on_prompt="beep", after=0.2))
+    assert ("A", "200 result=35 (randomerror) endpos=0") in result.transcript
+    assert survey_heard(result)[-2:] == ["survey-comment", "survey-thanks"]
+    response = await rig.response(result)
+    assert (response.status, response.comment_file, response.comment_seconds) == ("completed", None, None)
+    assert answers(response) == [("speed", 5, 1), ("attitude", 5, 1), ("resolved", 1, 1), ("nps", 9, 1)]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_comment_directory_missing_on_the_pbx_keeps_the_answers_without_a_traceback(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """Asterisk answers `200 result=-1 (writefile)` and goes on: the survey ends with the thanks,
+    the row keeps every answer, and the log says which directory the PBX lacks."""
+    result = await rig.call(*HAPPY, missing_dirs=(COMMENTS,))
+    assert ("A", "200 result=-1 (writefile)") in result.transcript
+    assert survey_heard(result)[-2:] == ["survey-comment", "survey-thanks"]
+    response = await rig.response(result)
+    assert (response.status, response.comment_file) == ("completed", None)
+    assert answers(response) == [("speed", 5, 1), ("attitude", 5, 1), ("resolved", 1, 1), ("nps", 9, 1)]
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+    assert any(COMMENTS in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
 async def test_caller_hanging_up_during_the_intro_leaves_the_offer(rig: Rig) -> None:
