@@ -112,6 +112,7 @@ from ivr.records.schema import (
     queue_legs,
     utc_text_of,
 )
+from ivr.records.causes import ended_by_cause
 from ivr.records.spool import SpoolFile, spool_files
 from ivr.records.writes import AmiTimes, HangupCause, Started, Write, encode
 from routing.classify import PastCall, normalize_number
@@ -331,8 +332,13 @@ class _Statements:
         self.event = _Bulk(insert_replacing(name, call_events, "call_id", "seq"), dialect,
                            [c.name for c in call_events.c])
         self.leg = _Bulk(insert_replacing(name, queue_legs, "call_id", "seq"), dialect, [c.name for c in queue_legs.c])
+        # A cause that says the PBX or the network ended the call (ivr.records.causes, `b_by`)
+        # replaces the `caller` the FastAGI session could only assume; agent and ivr stay.
         self.cause = update(calls).where(calls.c.uniqueid == bindparam("b_uniqueid")).values(
-            hangup_cause=bindparam("b_cause"), hangup_cause_txt=bindparam("b_text"))
+            hangup_cause=bindparam("b_cause"), hangup_cause_txt=bindparam("b_text"),
+            hung_up_by=case((calls.c.hung_up_by == "caller",
+                             func.coalesce(bindparam("b_by", type_=calls.c.hung_up_by.type), calls.c.hung_up_by)),
+                            else_=calls.c.hung_up_by))
         self.ami = update(calls).where(calls.c.uniqueid == bindparam("b_uniqueid")).values(
             agent_answered_at=func.coalesce(calls.c.agent_answered_at, bindparam("b_answered", type_=UtcTime())),
             bridged_at=func.coalesce(calls.c.bridged_at, bindparam("b_bridged", type_=UtcTime())),
@@ -652,7 +658,8 @@ class CallStore:
                         "b_hung_up_by": e.hung_up_by, "b_node_path": node_path(e.events),
                     })
             elif isinstance(write, HangupCause):
-                causes.append({"b_uniqueid": write.uniqueid, "b_cause": write.cause, "b_text": write.text})
+                causes.append({"b_uniqueid": write.uniqueid, "b_cause": write.cause, "b_text": write.text,
+                               "b_by": ended_by_cause(write.cause)})
             elif isinstance(write, AmiTimes):
                 ami.append({"b_uniqueid": write.uniqueid, "b_answered": write.agent_answered_at,
                             "b_bridged": write.bridged_at, "b_hold": write.hold_seconds})

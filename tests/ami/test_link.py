@@ -40,9 +40,10 @@ class Rig:
         assert isinstance(link, AmiLink)
         return link
 
-    async def call(self, cause: int = 16) -> CallResult:
+    async def call(self, cause: int = 16, *, step_cause: int | None = None) -> CallResult:
         assert self.controller.server is not None
-        call = SimCall(CallerScript((HangUp(at=1.0),)), extension=HOTLINE, script=f"ivr?hotline={HOTLINE}")
+        call = SimCall(CallerScript((HangUp(at=1.0, cause=step_cause),)), extension=HOTLINE,
+                       script=f"ivr?hotline={HOTLINE}")
         return await place_call("127.0.0.1", self.controller.server.bound_port, call, sounds=self.sounds,
                                 observer=AmiCallEvents(self.peer, hangup_cause=cause))
 
@@ -107,6 +108,20 @@ async def test_hangup_cause_reaches_the_call_record(rig: Rig, cause: int, text: 
     result = await rig.call(cause)
     assert result.error is None and result.server_closed
     assert await rig.cause_of(result) == (cause, text)
+
+
+@pytest.mark.parametrize(("cause", "hung_up_by"), [(16, "caller"), (18, "pbx"), (19, "pbx"), (102, "pbx"),
+                                                   (38, "network")])
+async def test_a_call_asterisk_tore_down_is_not_recorded_as_hung_up_by_the_caller(
+        rig: Rig, cause: int, hung_up_by: str) -> None:
+    """The FastAGI session sees any hang-up alike; AMI's Hangup of the caller's channel tells a
+    caller's BYE (16) from Asterisk ending the call itself (18: the phone never ACKed the 200 OK)."""
+    await rig.peer.wait_for("logged_in", 1)
+    result = await rig.call(step_cause=cause)
+    assert result.error is None and result.server_closed
+    assert (await rig.cause_of(result))[0] == cause
+    row = await rig.row(result)
+    assert row is not None and row.hung_up_by == hung_up_by
 
 
 async def test_refused_login_is_an_error_in_the_log_and_is_retried(
