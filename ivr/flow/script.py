@@ -191,8 +191,9 @@ class IvrScript:
         call.record(EventKind.RECORDING, filename)
 
     async def _unknown_hotline(self, session: AgiSession, call_id: str, dialed: str, version: str) -> None:
-        """No hotline for this number: keep a record and let the dialplan's fallback take it."""
-        log.error("call %s to %r: no hotline configured for that number", call_id, dialed)
+        """No hotline for this number: keep a record and let the dialplan's fallback take it
+        (it plays "not in service"). An expected path, e.g. a number being retired: INFO."""
+        log.info("call %s to %r: no hotline configured for that number: not in service", call_id, dialed)
         env = session.env
         now = self.clock()
         self.store.call_started(
@@ -206,7 +207,7 @@ class IvrScript:
             CallEnded(
                 call_id=call_id,
                 ended_at=self.clock(),
-                disposition=Disposition.ERROR,
+                disposition=Disposition.NOT_IN_SERVICE,
                 detail=f"no hotline configured for {dialed!r}",
                 language=env.language,
                 notice_played_at=None,

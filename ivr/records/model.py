@@ -28,6 +28,7 @@ class Disposition(StrEnum):
     CLOSED_HOURS = "closed_hours"
     IVR_HANGUP = "ivr_hangup"  # the IVR ended the call without service (retries exhausted)
     ERROR = "error"
+    NOT_IN_SERVICE = "not_in_service"  # the dialed number is no configured hotline ("not in service")
     INTERRUPTED = "interrupted"  # the controller stopped or crashed mid-call
     # Routed by the engine's own ACD (QUEUED means: handed to the dialplan's app_queue).
     ANSWERED = "answered"  # connected to an agent

@@ -6,6 +6,7 @@ Each test states what the caller hears, where the call goes, and what row is wri
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -197,11 +198,15 @@ async def test_single_language_hotline_skips_the_choice(rig: Rig) -> None:
     assert result.location == ("ivr-voicemail", "400", "1")
 
 
-async def test_unknown_number_is_recorded_as_an_error(rig: Rig) -> None:
+async def test_unknown_number_is_recorded_as_not_in_service_without_an_error_in_the_log(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.flow.script")
     result = await rig.call(hotline="4009999999")
     assert result.server_closed and result.variables["IVR_STATUS"] == "NO_HOTLINE"
     row = await rig.row(result)
-    assert row.disposition is Disposition.ERROR and "no hotline" in row.detail
+    assert row.disposition is Disposition.NOT_IN_SERVICE and "no hotline" in row.detail
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(r.levelno == logging.INFO and "4009999999" in r.getMessage() for r in caplog.records)
 
 
 async def test_reload_keeps_calls_on_their_version_and_refuses_broken_files(rig: Rig, tmp_path: Path) -> None:
