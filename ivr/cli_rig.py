@@ -1,4 +1,4 @@
-"""`ivr rig`: run SIP test scenarios against a PBX with real SIP phones (pyVoIP)."""
+"""`ivr rig`: run SIP test scenarios against a PBX with real SIP phones (PJSUA2)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,11 @@ def rig() -> None:
 @click.option("--agent-login", metavar="CODE", help="Each agent phone dials this first (e.g. *71) and waits for the hang-up.")
 @click.option("--agent-logout", metavar="CODE", help="Each agent phone dials this at the end (e.g. *72).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
-@click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True, help="Scenarios run at once.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    help="Scenarios run at once (default and most: 4, or 2 with agent phones: the rig's process holds 4 calls).",
+)
 @click.option("--local-ip", help="Address the phones listen on and announce (default: the one that reaches the PBX).")
 @click.option("--rtp-ports", default=RTP_DEFAULT, show_default=True, help="UDP ports the phones' audio may use.")
 @click.option("-v", "--verbose", is_flag=True, help="Log SIP and call events to stderr.")
@@ -99,7 +103,7 @@ def run(
     agent_login: str | None,
     agent_logout: str | None,
     junit_path: Path | None,
-    concurrency: int,
+    concurrency: int | None,
     local_ip: str | None,
     rtp_ports: str,
     verbose: bool,
@@ -119,6 +123,17 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _pbx(pbx)
+    from ivr.rig.phone import MAX_CALLS, MAX_PHONES
+
+    if agents + 1 > MAX_PHONES:
+        raise click.BadParameter(f"{agents}: at most {MAX_PHONES - 1} agent phones (pjsua holds {MAX_PHONES} phones per process)", param_hint="--agents")
+    # Each scenario is a call of the caller phone, and one of an agent phone when it reaches one.
+    most = MAX_CALLS // 2 if agents else MAX_CALLS
+    if concurrency is None:
+        concurrency = most
+    elif concurrency > most:
+        why = f"{MAX_CALLS} calls at once per process, a scenario that reaches an agent is two" if agents else f"{MAX_CALLS} calls at once per process"
+        raise click.BadParameter(f"{concurrency}: at most {most} ({why})", param_hint="--concurrency")
     if len(_port_range(rtp_ports)) < 4 * (agents + 1):
         raise click.BadParameter(f"{rtp_ports!r}: too few ports for {agents + 1} phones (4 each at least)", param_hint="--rtp-ports")
     try:

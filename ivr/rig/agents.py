@@ -22,7 +22,7 @@ import numpy as np
 
 from ivr.rig.audio import RATE
 from ivr.rig.dtmf import Pcm, tones
-from ivr.rig.phone import PhoneError, RigCall, RigPhone
+from ivr.rig.phone import MAX_CALLS, PhoneError, RigCall, RigPhone
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,13 @@ class AgentPool:
         """Each agent phone calls `code` (e.g. *71 to log in) and waits for the far end to
         hang up after its confirmation."""
 
+        slots = asyncio.Semaphore(MAX_CALLS)  # the calls this process can hold at once
+
         async def one(phone: RigPhone) -> None:
+            async with slots:
+                await dial_and_wait(phone)
+
+        async def dial_and_wait(phone: RigPhone) -> None:
             call = await phone.dial(code, timeout=timeout)
             if not await call.wait_ended(timeout):
                 await call.hangup()
