@@ -21,6 +21,7 @@ from ivr.admin import AdminServer, AdminService
 from ivr.agi.server import FastAgiServer, Router, ServerLimits
 from ivr.agi.session import TurnaroundHook
 from ivr.config.loader import LoadedConfig, load_config
+from ivr.config.pbx_needs import pbx_directories
 from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
 from ivr.flow.survey_script import SurveyScript
@@ -90,6 +91,8 @@ class Controller:
 
     async def start(self) -> None:
         settings = self.config.server
+        for needed in pbx_directories(self.config):
+            log.log(logging.WARNING if needed.problem else logging.INFO, "%s", needed.message)
         db: Path | str = self.options.sqlite_path or settings.store.url or self.resolve(settings.store.sqlite_path)
         self.store = await CallStore.open(
             db, privacy_policy=settings.privacy.caller_number, salt=settings.privacy.hash_salt,

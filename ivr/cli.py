@@ -89,10 +89,16 @@ def check(config_dir: Path) -> None:
     """Validate a configuration directory; list every problem and exit non-zero if any."""
     from ivr.config.loader import check_config
 
+    from ivr.config.loader import load_config
+    from ivr.config.pbx_needs import pbx_directories
+
     problems = check_config(config_dir)
     if problems:
         _print_problems(problems)
         sys.exit(1)
+    # What Asterisk must have that no config file can make: said, and checked where Asterisk runs here.
+    for needed in pbx_directories(load_config(config_dir)):
+        click.echo(f"{'warning' if needed.problem else 'note'}: {needed.message}")
     click.echo(f"{config_dir}: OK")
 
 

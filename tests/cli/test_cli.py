@@ -41,6 +41,44 @@ def test_check_passes_the_example_and_lists_every_problem_of_a_broken_one(config
     assert "2 problem(s)" in broken.stderr
 
 
+def comments_in(config: Path, directory: Path | str) -> None:
+    surveys = config / "surveys.yaml"
+    surveys.write_text(surveys.read_text().replace("directory: /var/spool/asterisk/ivr-survey",
+                                                   f"directory: {directory}"))
+
+
+def test_check_says_which_directory_asterisk_must_write_survey_comments_to(config: Path, tmp_path: Path) -> None:
+    """Asterisk answers RECORD FILE into a missing directory with `200 result=-1 (writefile)`:
+    the comment is lost. FastAGI on loopback only (the example): Asterisk runs here, so it is checked."""
+    missing = tmp_path / "no-such-dir"
+    comments_in(config, missing)
+    result = ivr("check", config)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: Asterisk must be able to write survey comments to {missing}: missing on this host" \
+        in result.stdout
+    missing.mkdir()
+    result = ivr("check", config)
+    assert f"note: Asterisk must be able to write survey comments to {missing}: it exists here" in result.stdout
+    # Asterisk elsewhere (fastagi.allow names another host): the directory is only named.
+    server = config / "server.yaml"
+    text = server.read_text()
+    assert text.count('allow: ["127.0.0.1", "::1"]') == 1, "the example's fastagi.allow changed"
+    server.write_text(text.replace('allow: ["127.0.0.1", "::1"]', 'allow: ["127.0.0.1", "10.0.0.5"]'))
+    result = ivr("check", config)
+    assert f"note: Asterisk must be able to write survey comments to {missing} on the PBX (Asterisk is not on " \
+        "this host: not checked here" in result.stdout
+
+
+def test_serve_says_at_start_that_the_comment_directory_is_missing(config: Path, tmp_path: Path) -> None:
+    comments_in(config, tmp_path / "no-such-dir")
+    served = Served(config)
+    try:
+        served.wait_for_log(f"survey comments to {tmp_path / 'no-such-dir'}: missing on this host")
+        assert "WARNING" in next(line for line in served.output().splitlines() if "no-such-dir" in line)
+    finally:
+        served.stop()
+
+
 def test_serve_refuses_to_start_on_a_broken_configuration(config: Path) -> None:
     (config / "hotlines.yaml").write_text("hotlines: [unclosed\n")
     result = subprocess.run([*IVR, "serve", "--config", str(config), "--port", str(free_port())],
