@@ -215,3 +215,43 @@ def test_manager_secret_matches_server_yaml(example: LoadedConfig) -> None:
             "when attaching Asterisk"
         )
     assert _controller_user(example).get("secret") == ami.secret
+
+
+# What the controller sends over AMI (ivr.ami.client: the callback worker's Originate, the
+# DeviceStateList after every login) and the privilege Asterisk 22 requires for it
+# (`manager show command <Action>`; Ping and Login need none).
+ACTIONS_SENT = {"Originate": "originate", "DeviceStateList": "call"}
+
+
+def test_manager_user_may_send_what_the_controller_sends_and_no_more(example: LoadedConfig) -> None:
+    write = {c.strip() for c in (_controller_user(example).get("write") or "").split(",")}
+    assert write == set(ACTIONS_SENT.values())
+
+
+def _attaching_section() -> str:
+    readme = (REPO / "README.md").read_text()
+    return readme[readme.index("## Attaching a real Asterisk 22"):readme.index("## Configuration (`config/`)")]
+
+
+def test_readme_names_the_manager_permissions_manager_conf_grants(example: LoadedConfig) -> None:
+    user = _controller_user(example)
+    section = " ".join(_attaching_section().split())
+    assert f"`read = {user.get('read')}`" in section and f"`write = {user.get('write')}`" in section
+    for action, privilege in ACTIONS_SENT.items():
+        assert f"`{action}` (privilege `{privilege}`" in section or f"`{action}` (`{privilege}`" in section
+
+
+def test_readme_lists_exactly_the_modules_of_modules_conf() -> None:
+    (modules,) = conf("modules.conf").sections("modules")
+    assert (modules.get("autoload") or "").lower() == "no"
+    loaded = {v.value.removesuffix(".so") for v in modules.variables if v.name == "load"}
+    section = _attaching_section()
+    step = section[section.index("4. Modules:"):section.index("5. Prompts:")]
+    assert set(re.findall(r"`([a-z_0-9]+)`", step)) - {"autoload", "noload"} == loaded
+
+
+def test_readme_sets_ivr_agi_to_the_url_extensions_conf_has(plan: Dialplan, example: LoadedConfig) -> None:
+    fastagi = example.server.fastagi
+    url = plan.globals["IVR_AGI"]
+    assert url == f"agi://{fastagi.bind}:{fastagi.port}"
+    assert f"`IVR_AGI = {url}`" in _attaching_section()
