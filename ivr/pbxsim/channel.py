@@ -127,6 +127,10 @@ class SimChannel:
     music: str | None = None  # the music-on-hold class playing (SET MUSIC ON), if any
     music_log: list[tuple[float, str]] = field(default_factory=list)  # (time, "on <class>" | "off")
     dials: list[DialLeg] = field(default_factory=list)
+    # When the caller's channel was answered, on this clock: the dialplan's Answer() before the
+    # AGI (0.0); None: not yet (ANSWER, or a Dial's answer, answers it). Asterisk's Dial sets
+    # ANSWEREDTIME from it, not from the agent's answer.
+    answered_at: float | None = 0.0
     _events: list[_Event] = field(default_factory=list)
     _step: int = 0
 
@@ -245,6 +249,8 @@ class SimChannel:
                     f"Usage: {verb}", "520 End of proper usage."]
 
     def _answer(self, args: list[str]) -> list[str]:
+        if self.answered_at is None:
+            self.answered_at = self.now
         return ["200 result=0"]
 
     def _play(self, name: str, escape: str, seconds: float | None) -> tuple[str | None, float, bool]:
@@ -509,7 +515,8 @@ class SimChannel:
         ring = float(parts[1]) if len(parts) > 1 and parts[1] else 60.0
         proceed = len(parts) > 2 and "g" in parts[2]
         behaviour = self.agents.get(target)
-        self.variables["ANSWEREDTIME"] = ""
+        for name in ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS"):
+            self.variables[name] = ""
         if not self.alive:  # no channel is requested (ami-silent.txt: no DialBegin)
             self.variables["DIALSTATUS"] = "CANCEL"
             return ["200 result=-1"]
@@ -545,7 +552,9 @@ class SimChannel:
         while event is not None and event.digit is not None:
             event = self._next_event(end)
         talked = (self.now if event is not None else end) - answer_at
-        self.variables["ANSWEREDTIME"] = str(int(round(talked)))
+        if self.answered_at is None:  # Dial answers the caller when the agent answers
+            self.answered_at = answer_at
+        self._bridge_ended(answer_at + talked)
         self.dials.append(DialLeg(target, "ANSWER", began, answer_at + talked, answer_at,
                                   agent_left=event is None and behaviour.hangs_up_first))
         if event is not None:  # the caller hung up first
@@ -555,6 +564,16 @@ class SimChannel:
             self._die(end, "caller")
             return ["200 result=-1"]
         return ["200 result=0"] if proceed else self._agent_ended_call()
+
+    def _bridge_ended(self, at: float) -> None:
+        """app_dial's end_bridge_callback: ANSWEREDTIME is the caller channel's time since its
+        own answer and DIALEDTIME its age (it exists from 0.0, or its earlier answer), both whole
+        seconds (milliseconds / 1000) and in _MS."""
+        answered = self.answered_at if self.answered_at is not None else at
+        created = min(0.0, answered)
+        for name, ms in (("ANSWEREDTIME", round((at - answered) * 1000)), ("DIALEDTIME", round((at - created) * 1000))):
+            self.variables[name] = str(ms // 1000)
+            self.variables[f"{name}_MS"] = str(ms)
 
     def _agent_ended_call(self) -> list[str]:
         # Without the g option Dial returns -1 and the dialplan ends the caller's channel.

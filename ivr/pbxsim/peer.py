@@ -38,6 +38,9 @@ class SimCall:
     # runs when an AGI ends with the caller still there and sent to that context. The same
     # channel goes on into it: its variables, clock and caller script (e.g. SURVEY_REENTRY).
     dialplan: Mapping[str, str] = field(default_factory=dict)
+    # Seconds before the AGI started that the dialplan answered the caller (its Answer()): Dial's
+    # ANSWEREDTIME counts from there.
+    answered_before: float = 0.0
     # Directories missing on the PBX: RECORD FILE into one answers `200 result=-1 (writefile)`.
     missing_dirs: tuple[str, ...] = ()
 
@@ -136,7 +139,7 @@ async def place_call(
     uniqueid = f"{int(time.time())}.{n}"
     channel_name = (f"Local/{call.extension}@{call.context}-{n:08x};2" if call.channel_type == "Local"
                     else f"{call.channel_type}/{call.endpoint}-{n:08x}")
-    channel = SimChannel(call.caller, sounds, agents=dict(call.agents),
+    channel = SimChannel(call.caller, sounds, agents=dict(call.agents), answered_at=-call.answered_before,
                          unwritable=frozenset(d.rstrip("/") for d in call.missing_dirs))
     channel.variables.update({"__exten": call.extension, "__uniqueid": uniqueid, "__context": call.context,
                               "CHANNEL(language)": call.language, **call.variables})

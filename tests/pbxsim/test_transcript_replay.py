@@ -32,6 +32,7 @@ class Recording:
     caller_id: str = "13800138000"
     caller_name: str = "Test Caller"
     agents: dict[str, AgentBehaviour] = field(default_factory=dict)
+    answered_before: float = 0.0
 
 
 # Times are on the peer's clock, which starts when the AGI starts (the recorded callers'
@@ -44,8 +45,10 @@ RECORDINGS = {
     # The SIP caller's BYE arrives during the last GET DATA (result=-1).
     "sip-caller": Recording((Press("2", at=2.18), Press("13#", at=4.5), HangUp(at=9.6)),
                             channel_type="PJSIP", caller_id="caller1", caller_name="unknown"),
-    # Local/agent1@agents answers at once, talks ~2.6 s (ANSWEREDTIME rounds to 3), hangs up first.
-    "survey": Recording((Press("4", at=3.5),), agents={"Local/agent1@agents": Agent(answer_after=0.0, talk=2.6)}),
+    # Local/agent1@agents answers at once, talks ~2.6 s, hangs up first. ANSWEREDTIME is the
+    # caller's time since its own answer, ~0.4 s before the AGI: 3006 ms, 3.
+    "survey": Recording((Press("4", at=3.5),), agents={"Local/agent1@agents": Agent(answer_after=0.0, talk=2.6)},
+                        answered_before=0.4),
 }
 
 
@@ -126,6 +129,7 @@ async def test_peer_sends_the_bytes_asterisk_sent(transcripts: Path, name: str) 
         args=("arg1", "arg two"),
         channel_type=recording.channel_type,
         agents=recording.agents,
+        answered_before=recording.answered_before,
     )
     try:
         result = await place_call("127.0.0.1", port, call, sounds=SoundLibrary())
