@@ -23,7 +23,18 @@ A typical call, as AGI commands:
     SET MUSIC OFF                         an agent was reserved
     EXEC Dial PJSIP/1001,15,g
     GET VARIABLE DIALSTATUS               ANSWER / NOANSWER / BUSY / CONGESTION / CHANUNAVAIL / CANCEL
-    GET VARIABLE ANSWEREDTIME             seconds talked
+    GET VARIABLE ANSWEREDTIME             the caller's seconds since its own answer (see below)
+
+Talk time. Asterisk 22's app_dial sets ANSWEREDTIME on the *caller's* channel from the
+caller's answer time (end_bridge_callback: ast_channel_get_up_time_ms of the caller), and
+the dialplan answered the caller before the IVR, so ANSWEREDTIME counts the whole IVR and
+queue time too; DIALEDTIME is the caller's age, no better. Nothing AGI can read tells when
+the agent answered. So the controller measures the Dial on its own clock: talk = the time
+from sending EXEC Dial to its result, or ANSWEREDTIME if that is shorter (only when the Dial
+itself answered the caller is it the talk). Without AMI that is an upper bound that
+includes the agent's ring time (at most the ring timeout), and the answer moment is taken
+as the end minus it. With the AMI link, the agent channel's BridgeEnter..BridgeLeave
+(`ivr.records.ami_times`) replaces it in the call store: the bridge wins.
 """
 
 from __future__ import annotations
@@ -485,6 +496,7 @@ class Acd:
         await self.state.note_offered(stay.name, agent_id)
         await self._music(channel, stay, False)
         ring = stay.queue.ring_timeout
+        dialed = self.clock()
         dial = asyncio.ensure_future(
             channel.exec("Dial", agent.endpoint, f"{ring:g}", "g", timeout=ring + LONGEST_CALL))
         marked = False
@@ -494,6 +506,7 @@ class Acd:
                 # Still in Dial well after the ring timeout: the agent answered and talks.
                 marked = await self._connected(call, stay, agent_id, self.clock())
             result = await dial
+            returned = self.clock()
         finally:
             if not dial.done():
                 dial.cancel()
@@ -524,8 +537,8 @@ class Acd:
             await self.state.update_caller(stay.caller)
             await self._music(channel, stay, True)
             return None
-        talk = _seconds(answered_time)
-        answered_at = max(started, ended - talk)
+        talk = _talk(answered_time, max(0.0, returned - dialed))
+        answered_at = returned - talk
         if not marked:
             marked = await self._connected(call, stay, agent_id, answered_at)
         stay.answered_at = answered_at
@@ -662,11 +675,14 @@ def _excluding(caller: Caller, agent_id: str) -> Caller:
     )
 
 
-def _seconds(value: str | None) -> float:
+def _talk(answered_time: str | None, dial_length: float) -> float:
+    """The controller's talk time of an answered Dial (module docstring): the Dial's length on
+    our clock, or the caller's ANSWEREDTIME when that is shorter (the Dial answered the caller)."""
     try:
-        return max(0.0, float(value or 0))
+        since_answer = float(answered_time or "")
     except ValueError:
-        return 0.0
+        return dial_length
+    return max(0.0, min(since_answer, dial_length))
 
 
 def _enqueued_text(caller: Caller) -> str:

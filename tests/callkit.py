@@ -1,15 +1,19 @@
 """What whole-call tests share: a business-hours moment, the way to the billing queue, the
-example flow's self-service backend, and a poll for conditions reached asynchronously."""
+example flow's self-service backend, a poll for conditions reached asynchronously, and a
+controller clock on which an answered Dial takes its time."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from ivr.pbxsim.caller import Press, Step
+from ivr.pbxsim.channel import SimChannel
+from ivr.pbxsim.peer import CallResult, SimCall
 
 OPEN = dt.datetime(2026, 11, 25, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Wednesday morning
 # English, billing (1), an agent (2): the example flow's billing-queue node.
@@ -66,3 +70,31 @@ class Backend:
     def url(self) -> str:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+
+class DialClock:
+    """The controller's ACD clock, on which an answered Dial lasts what it lasted on the peer's
+    virtual clock (the agent's ringing and talk), as on a real PBX: the controller measures talk
+    time around the Dial. The rest of the call keeps to `base` (real time), so that waits in the
+    queue are as short as the tests make them. A `place_call` observer."""
+
+    def __init__(self, base: Callable[[], float] = time.time) -> None:
+        self.base = base
+        self.ahead = 0.0
+        self._reached: dict[str, float] = {}  # uniqueid -> its channel time after its last command
+
+    def __call__(self) -> float:
+        return self.base() + self.ahead
+
+    def call_started(self, call: SimCall, uniqueid: str, channel: str, request: str) -> None:
+        self._reached.setdefault(uniqueid, 0.0)
+
+    def command(self, uniqueid: str, line: str, reply: list[str], channel: SimChannel) -> Iterator[float]:
+        # Called before the reply goes out: the controller reads the clock after it.
+        if line.startswith("EXEC Dial") and channel.variables.get("DIALSTATUS") == "ANSWER":
+            self.ahead += channel.now - self._reached.get(uniqueid, 0.0)
+        self._reached[uniqueid] = channel.now
+        return iter(())
+
+    def call_ended(self, result: CallResult) -> None:
+        pass

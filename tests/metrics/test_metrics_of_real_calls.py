@@ -3,7 +3,7 @@ peer, read back from the call store: what the engine records is what the metrics
 
 Both clocks start at OPEN (Wednesday 10:30:00 in Shanghai, the hotline's zone) and move with
 real time, so every leg falls in the 10:30-10:45 interval. One caller, three calls:
-answered by 1001 (ANSWEREDTIME 42 s), then with 1001 paused: hangs up after 0.2 s of music
+answered by 1001 (1 s ringing, 42 s talk), then with 1001 paused: hangs up after 0.2 s of music
 (a short abandon), then waits out the queue's max wait of 0.5 s (overflow to voicemail).
 """
 
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callkit import OPEN, TO_BILLING
+from callkit import OPEN, TO_BILLING, DialClock
 from ivr.app import Controller, ControllerOptions
 from ivr.metrics.intervals import queue_intervals
 from ivr.metrics.ivr_funnel import ivr_funnel
@@ -53,20 +53,18 @@ class Rig:
     async def call(self, *steps: Step, agents: dict[str, AgentBehaviour] | None = None) -> CallResult:
         call = SimCall(CallerScript((*TO_BILLING, *steps), caller_id=CALLER), extension=HOTLINE,
                        script=f"ivr?hotline={HOTLINE}", agents=agents or {})
-        return await place_call("127.0.0.1", self.port, call, sounds=self.sounds)
+        return await place_call("127.0.0.1", self.port, call, sounds=self.sounds, observer=self.clock)
 
     async def presence(self, presence: Presence) -> None:
         await self.state.set_presence("1001", presence, self.clock())
 
 
-class Clock:
-    """OPEN plus the real time elapsed since the test began."""
+class Clock(DialClock):
+    """OPEN plus the real time elapsed since the test began, and an answered Dial's time."""
 
     def __init__(self) -> None:
-        self.began = time.time()
-
-    def __call__(self) -> float:
-        return OPEN.timestamp() + time.time() - self.began
+        began = time.time()
+        super().__init__(lambda: OPEN.timestamp() + time.time() - began)
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self(), dt.timezone.utc)
@@ -117,8 +115,10 @@ async def test_interval_figures_and_funnel_of_scripted_calls(rig: Rig) -> None:
     assert (row.overflowed, row.overflowed_timeout, row.answered_within_t, row.abandoned_within_t) == (1, 1, 1, 1)
     assert row.service_level == 0.5  # 1 answered within 20 s / (3 offered - 1 short abandon)
     assert row.asa_seconds == answered_wait
-    # ANSWEREDTIME 42 s, no hold (no AMI link here), no wrap-up configured.
-    assert (row.talk_seconds, row.hold_seconds, row.wrap_seconds, row.aht_seconds) == (42.0, 0.0, 0.0, 42.0)
+    # No AMI link here: talk is the Dial's length (1 s ringing + 42 s), not ANSWEREDTIME (the
+    # caller's time since the IVR answered it); no hold, no wrap-up configured.
+    assert (row.talk_seconds, row.hold_seconds, row.wrap_seconds) == (pytest.approx(43.0, abs=0.5), 0.0, 0.0)
+    assert row.aht_seconds == row.talk_seconds
     assert row.repeat_calls == 1  # the same caller called back within 24 h
     assert row.transfers == 0
     waits = sorted(leg.wait_seconds for leg in legs)

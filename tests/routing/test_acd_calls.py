@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import pytest
 
-from callkit import OPEN, TO_BILLING
+from callkit import OPEN, TO_BILLING, DialClock
 
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import Agent, CallerScript, CallResult, HangUp, NoAnswer, Press, SimCall, SoundLibrary, place_call
@@ -93,9 +93,10 @@ class FlakyState(MemoryState):
 
 
 class AcdRig:
-    def __init__(self, controller: Controller, state: LiveState) -> None:
+    def __init__(self, controller: Controller, state: LiveState, clock: DialClock | None = None) -> None:
         self.controller = controller
         self.state = state
+        self.clock = clock
         assert controller.server is not None
         self.port = controller.server.bound_port
         self.sounds = SoundLibrary([(controller.config.server.prompts.asterisk_dir, REPO / "prompts" / "sounds")])
@@ -104,7 +105,7 @@ class AcdRig:
                    caller_id: str = "13700000001") -> CallResult:
         call = SimCall(CallerScript((*TO_BILLING, *steps), caller_id=caller_id), extension="4008001234",
                        script="ivr?hotline=4008001234", agents=agents or {})
-        return await place_call("127.0.0.1", self.port, call, sounds=self.sounds)
+        return await place_call("127.0.0.1", self.port, call, sounds=self.sounds, observer=self.clock)
 
     async def row(self, result: CallResult) -> CallRow:
         store = self.controller.store
@@ -138,13 +139,14 @@ async def acd_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
 
     async def make(config: RoutingConfig | None = None, state: LiveState | None = None) -> AcdRig:
         live = state if state is not None else MemoryState(60.0)
+        clock = DialClock()
         controller = Controller(REPO / "config", ControllerOptions(
             port=0, sqlite_path=tmp_path / "calls.sqlite", clock=lambda: OPEN,
-            routing=config or routing(), live_state=live, acd_max_idle=0.05,
+            routing=config or routing(), live_state=live, acd_max_idle=0.05, acd_clock=clock,
         ))
         await controller.start()
         controllers.append(controller)
-        return AcdRig(controller, live)
+        return AcdRig(controller, live, clock)
 
     yield make
     for controller in controllers:
@@ -201,7 +203,10 @@ async def test_least_busy_rings_the_agent_with_fewest_calls_and_the_caller_goes_
                              "connected:1002", "transfer:ivr-survey,billing,1"]
     (leg,) = row.queue_legs
     assert (leg.queue, leg.outcome, leg.agent_id, leg.offers, leg.ended_by) == ("billing", "answered", "1002", 1, "agent")
-    assert leg.talk_seconds == 42.0 and leg.answered_at is not None
+    # No AMI here: talk is the Dial's length on the controller's clock, 3 s of ringing included
+    # (nothing tells it apart without AMI). ANSWEREDTIME, the caller's time since the IVR answered
+    # it, is longer still and must not be what is stored.
+    assert leg.talk_seconds == pytest.approx(45.0, abs=0.5) and leg.answered_at is not None
     agent = (await rig.state.agents())["1002"]
     assert agent.activity is Activity.WRAP_UP and agent.call_id is None and agent.calls_since(0) == 2
     await assert_nobody_reserved(rig.state)
@@ -215,7 +220,8 @@ async def test_caller_hanging_up_first_ends_the_call_answered(acd_rig: RigFactor
     assert result.location is None and result.hung_up_by == "caller"
     row = await rig.row(result)
     assert row.disposition is Disposition.ANSWERED and row.hung_up_by == "caller"
-    assert [(leg.outcome, leg.ended_by, leg.talk_seconds) for leg in row.queue_legs] == [("answered", "caller", 12.0)]
+    assert [(leg.outcome, leg.ended_by) for leg in row.queue_legs] == [("answered", "caller")]
+    assert row.queue_legs[0].talk_seconds == pytest.approx(13.0, abs=0.5)  # 1 s ringing + 12 s talk, no AMI
     await assert_nobody_reserved(rig.state)
 
 
@@ -470,10 +476,7 @@ async def test_returning_caller_gets_the_last_agent_for_the_hold_then_anyone(tmp
     """Affinity comes from the call records: both clocks start at OPEN and move with real
     time, so the first call's end is inside the lookback window of the second."""
     start = time.time()
-
-    def acd_clock() -> float:
-        return OPEN.timestamp() + time.time() - start
-
+    acd_clock = DialClock(lambda: OPEN.timestamp() + time.time() - start)
     config = routing(affinity={"enabled": True, "lookback_days": 14, "min_talk": 30, "hold": 0.4}, max_wait=3)
     live = MemoryState(60.0, clock=acd_clock)
     controller = Controller(REPO / "config", ControllerOptions(
@@ -481,7 +484,7 @@ async def test_returning_caller_gets_the_last_agent_for_the_hold_then_anyone(tmp
         clock=lambda: dt.datetime.fromtimestamp(acd_clock(), dt.timezone.utc), acd_clock=acd_clock,
     ))
     await controller.start()
-    rig = AcdRig(controller, live)
+    rig = AcdRig(controller, live, acd_clock)
     phones = {f"PJSIP/{a}": Agent(answer_after=1, talk=60) for a in ("1001", "1002", "1003")}
     returning = "13911112222"
     try:
