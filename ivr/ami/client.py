@@ -1,8 +1,9 @@
 """The controller's AMI link, on panoramisk's Manager.
 
 The link feeds Hangup causes into the call records (Asterisk knows why a channel ended
-better than the FastAGI session does), and the agent's answer, the bridge and hold times
-(`ivr.records.ami_times`: DialEnd, BridgeEnter, Hold, Unhold, Hangup), and, with the ACD on, tells a `LinkObserver`
+better than the FastAGI session does), and the agent's answer, the bridge, talk and hold
+times (`ivr.records.ami_times`: DialEnd, BridgeEnter, BridgeLeave, Hold, Unhold, Hangup), and,
+with the ACD on, tells a `LinkObserver`
 (`routing.ami_agents.AmiAgents`) of DeviceStateChange and Hangup events, of the link
 going down, and of the device states Asterisk lists after every (re)login: the link
 sends `Action: DeviceStateList` (res_manager_devicestate: a `Response: Success` with
@@ -58,7 +59,7 @@ RESYNC_TIMEOUT = 10.0
 # Events a LinkObserver is told of.
 OBSERVED_EVENTS = ("DeviceStateChange", "Hangup", "AgentLogin", "AgentLogoff", "QueueMemberPause")
 # Events whose times reconcile the call records (ivr.records.ami_times).
-TIMED_EVENTS = ("DialEnd", "BridgeEnter", "Hold", "Unhold", "Hangup")
+TIMED_EVENTS = ("DialEnd", "BridgeEnter", "BridgeLeave", "Hold", "Unhold", "Hangup")
 
 
 class LinkObserver(Protocol):

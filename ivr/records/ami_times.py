@@ -9,6 +9,11 @@ Uniqueid (the `agi_uniqueid` of the call record):
   (`agent_answered_at`; the first answer counts). Its `DestUniqueid` (the agent's channel)
   now belongs to the call.
 - `BridgeEnter` of an answered caller's channel: `bridged_at` (the first bridge counts).
+- `BridgeEnter` .. `BridgeLeave` of the agent's channel (the first answered one): the talk
+  time, `bridge_seconds`, sent at the BridgeLeave. A channel that enters the bridge in its
+  place (`SwapUniqueid`: a Local channel optimised away) carries the span on. This is the talk
+  time the call store keeps: Asterisk's ANSWEREDTIME is the caller's time since its own
+  answer, IVR included (`routing.service`).
 - `Hold` / `Unhold` on any channel of an answered call (the caller's or an agent's): the
   call is on hold while at least one of them is; each Unhold (or the held channel's
   `Hangup`) sends the call's hold total so far, so a repeated total changes nothing.
@@ -34,7 +39,7 @@ MAX_CALLS = 10_000
 class AmiTimesSink(Protocol):
     def set_ami_times(
         self, uniqueid: str, *, agent_answered_at: dt.datetime | None = None, bridged_at: dt.datetime | None = None,
-        hold_seconds: float | None = None,
+        hold_seconds: float | None = None, bridge_seconds: float | None = None,
     ) -> None: ...
 
 
@@ -42,6 +47,9 @@ class AmiTimesSink(Protocol):
 class _Call:
     channels: set[str]  # the caller's channel and the agents' channels dialed from it
     bridged: bool = False
+    talking: str | None = None  # the agent's channel in the bridge
+    talk_from: dt.datetime | None = None  # its BridgeEnter
+    talk_told: bool = False
     held: set[str] = field(default_factory=set)
     held_since: dt.datetime | None = None
     hold_total: float = 0.0
@@ -66,6 +74,10 @@ class AmiTimes:
             if call is not None and not call.bridged:
                 call.bridged = True
                 self._sink.set_ami_times(uniqueid, bridged_at=self._moment(headers))
+            elif call is None:
+                self._agent_entered(uniqueid, headers.get("SwapUniqueid", ""), self._moment(headers))
+        elif name == "bridgeleave":
+            self._agent_left(uniqueid, self._moment(headers))
         elif name == "hold":
             self._hold(uniqueid, self._moment(headers))
         elif name == "unhold":
@@ -96,6 +108,26 @@ class AmiTimes:
         if agent:
             call.channels.add(agent)
             self._owner[agent] = caller
+
+    def _agent_entered(self, channel: str, swapped: str, at: dt.datetime) -> None:
+        caller = self._owner.get(channel) or self._owner.get(swapped)
+        call = self._calls.get(caller) if caller is not None else None
+        if caller is None or call is None or channel == caller:
+            return
+        if swapped and call.talking == swapped:  # takes the place of the agent's channel
+            call.channels.add(channel)
+            self._owner[channel] = caller
+            call.talking = channel
+        elif call.talk_from is None and channel in call.channels:
+            call.talking, call.talk_from = channel, at
+
+    def _agent_left(self, channel: str, at: dt.datetime) -> None:
+        caller = self._owner.get(channel)
+        call = self._calls.get(caller) if caller is not None else None
+        if caller is None or call is None or call.talking != channel or call.talk_from is None or call.talk_told:
+            return
+        call.talk_told = True
+        self._sink.set_ami_times(caller, bridge_seconds=round(max((at - call.talk_from).total_seconds(), 0.0), 3))
 
     def _hold(self, channel: str, at: dt.datetime) -> None:
         caller = self._owner.get(channel)

@@ -30,8 +30,9 @@ last agent) even when the stored number is masked or hashed.
 
 What AMI saw wins over the controller's own inference (`ivr.records.ami_times`): the
 DialEnd ANSWER time is stored as `calls.agent_answered_at` and becomes the answered_at of
-the call's first answered queue leg, whichever of the AMI event and the call's end is
-written first.
+the call's first answered queue leg, and the agent channel's time in the bridge
+(`calls.bridge_seconds`) becomes its talk_seconds, whichever of the AMI event and the call's
+end is written first.
 """
 
 from __future__ import annotations
@@ -343,18 +344,26 @@ class _Statements:
             agent_answered_at=func.coalesce(calls.c.agent_answered_at, bindparam("b_answered", type_=UtcTime())),
             bridged_at=func.coalesce(calls.c.bridged_at, bindparam("b_bridged", type_=UtcTime())),
             hold_seconds=func.coalesce(bindparam("b_hold", type_=calls.c.hold_seconds.type), calls.c.hold_seconds),
+            bridge_seconds=func.coalesce(calls.c.bridge_seconds,
+                                         bindparam("b_talk", type_=calls.c.bridge_seconds.type)),
         )
         self.agent = insert_ignoring(name, agent_events, "agent_id", "at", "presence")
-        # The first answered leg takes AMI's answer time: run after either side is written.
+        # The first answered leg takes AMI's answer time and bridge time (its talk): run after
+        # either side is written.
         first = queue_legs.alias("first")
         first_answered = select(func.min(first.c.seq)).where(
             first.c.call_id == queue_legs.c.call_id, first.c.outcome == "answered").scalar_subquery()
         ami_answer = select(calls.c.agent_answered_at).where(
             calls.c.call_id == queue_legs.c.call_id).scalar_subquery()
-        sync = update(queue_legs).values(answered_at=ami_answer).where(
-            queue_legs.c.outcome == "answered", queue_legs.c.seq == first_answered, ami_answer.is_not(None))
+        ami_talk = select(calls.c.bridge_seconds).where(calls.c.call_id == queue_legs.c.call_id).scalar_subquery()
+        sync = update(queue_legs).values(
+            answered_at=func.coalesce(ami_answer, queue_legs.c.answered_at),
+            talk_seconds=func.coalesce(ami_talk, queue_legs.c.talk_seconds),
+        ).where(queue_legs.c.outcome == "answered", queue_legs.c.seq == first_answered,
+                or_(ami_answer.is_not(None), ami_talk.is_not(None)))
         self.ami_answered = select(calls.c.call_id).where(
-            calls.c.call_id.in_(bindparam("ids", expanding=True)), calls.c.agent_answered_at.is_not(None))
+            calls.c.call_id.in_(bindparam("ids", expanding=True)),
+            or_(calls.c.agent_answered_at.is_not(None), calls.c.bridge_seconds.is_not(None)))
         self.sync_by_call = sync.where(queue_legs.c.call_id == bindparam("b_call_id"))
         self.sync_by_uniqueid = sync.where(queue_legs.c.call_id.in_(
             select(calls.c.call_id).where(calls.c.uniqueid == bindparam("b_uniqueid")).scalar_subquery()))
@@ -445,11 +454,12 @@ class CallStore:
 
     def set_ami_times(
         self, uniqueid: str, *, agent_answered_at: dt.datetime | None = None, bridged_at: dt.datetime | None = None,
-        hold_seconds: float | None = None,
+        hold_seconds: float | None = None, bridge_seconds: float | None = None,
     ) -> None:
-        """What AMI saw of the call on channel `uniqueid`: the first answer and bridge are
-        kept, `hold_seconds` is the call's hold total so far (it replaces the stored one)."""
-        self._put(AmiTimes(uniqueid, agent_answered_at, bridged_at, hold_seconds))
+        """What AMI saw of the call on channel `uniqueid`: the first answer, bridge and bridge
+        time (the agent's talk) are kept, `hold_seconds` is the call's hold total so far (it
+        replaces the stored one)."""
+        self._put(AmiTimes(uniqueid, agent_answered_at, bridged_at, hold_seconds, bridge_seconds))
 
     def agent_event(self, event: AgentEvent) -> None:
         self._put(event)
@@ -662,7 +672,8 @@ class CallStore:
                                "b_by": ended_by_cause(write.cause)})
             elif isinstance(write, AmiTimes):
                 ami.append({"b_uniqueid": write.uniqueid, "b_answered": write.agent_answered_at,
-                            "b_bridged": write.bridged_at, "b_hold": write.hold_seconds})
+                            "b_bridged": write.bridged_at, "b_hold": write.hold_seconds,
+                            "b_talk": write.bridge_seconds})
             else:
                 presence.append({"agent_id": write.agent_id, "at": write.at, "presence": write.presence})
         async with self.engine.begin() as conn:
@@ -678,7 +689,8 @@ class CallStore:
                 await conn.execute(s.cause, causes)
             if ami:
                 await conn.execute(s.ami, ami)
-                answered = [{"b_uniqueid": a["b_uniqueid"]} for a in ami if a["b_answered"] is not None]
+                answered = [{"b_uniqueid": a["b_uniqueid"]} for a in ami
+                            if a["b_answered"] is not None or a["b_talk"] is not None]
                 if answered:
                     await conn.execute(s.sync_by_uniqueid, answered)
             if presence:
@@ -702,7 +714,7 @@ class CallStore:
         if legs:
             await s.leg.run(conn, legs)
             answered = sorted({e.call_id for e in ends if any(leg.outcome == "answered" for leg in e.queue_legs)})
-            # Only calls AMI's answer reached first: one lookup instead of an UPDATE per call.
+            # Only calls AMI's answer or bridge time reached first: one lookup, not an UPDATE per call.
             if answered and (known := (await conn.execute(s.ami_answered, {"ids": answered})).scalars().all()):
                 await conn.execute(s.sync_by_call, [{"b_call_id": call_id} for call_id in known])
 

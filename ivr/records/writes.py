@@ -43,6 +43,7 @@ class AmiTimes:
     agent_answered_at: dt.datetime | None = None
     bridged_at: dt.datetime | None = None
     hold_seconds: float | None = None  # the call's hold total so far
+    bridge_seconds: float | None = None  # the agent's channel's BridgeEnter..BridgeLeave: the talk time
 
 
 Write = Started | CallEnded | HangupCause | AmiTimes | AgentEvent

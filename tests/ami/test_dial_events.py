@@ -265,6 +265,22 @@ async def test_the_call_record_has_the_agents_answer_not_the_dials_end(tmp_path:
         assert row.bridged_at is not None and abs(row.bridged_at.timestamp() - answered) < 0.1
         (leg,) = row.queue_legs
         assert leg.answered_at == row.agent_answered_at  # AMI's answer, not the controller's guess
+
+        # Talk is the agent channel's time in the bridge (2 s here), not ANSWEREDTIME: Asterisk sets
+        # that on the caller's channel from the caller's own answer, so it counts the IVR as well.
+        agent = [(at, name) for at, name, uniqueid in peer.sent_at
+                 if uniqueid.startswith(result.uniqueid) and uniqueid != result.uniqueid]
+        (entered,), (left,) = ([at for at, name in agent if name == event] for event in ("BridgeEnter", "BridgeLeave"))
+        bridge = left - entered
+
+        async def talk_recorded() -> bool:
+            await store.flush()
+            stored = await store.get_call(row.call_id)
+            return stored is not None and stored.queue_legs[0].talk_seconds == pytest.approx(bridge, abs=0.1)
+
+        await eventually(talk_recorded)
+        assert 1.8 <= bridge < 2.6
+        assert float(result.variables["ANSWEREDTIME"]) > 44  # the IVR's virtual seconds + 4 s ringing + 40 s talk
     finally:
         await controller.stop()
         await peer.close()

@@ -61,8 +61,12 @@ def test_the_recorded_survey_call_gives_the_agents_answer_and_the_bridge(transcr
         times.event(headers(event))
     answered = next(n for n, e in enumerate(events) if e.name == "DialEnd" and e.get("Uniqueid") == CALLER)
     bridged = next(n for n, e in enumerate(events) if e.name == "BridgeEnter" and e.get("Uniqueid") == CALLER)
-    # The Originate's DialEnd (no caller channel) and the agent's own BridgeEnter tell nothing.
-    assert sink.told == [(CALLER, {"agent_answered_at": at(answered)}), (CALLER, {"bridged_at": at(bridged)})]
+    entered, left = (next(n for n, e in enumerate(events) if e.name == name and e.get("Uniqueid") == AGENT)
+                     for name in ("BridgeEnter", "BridgeLeave"))
+    # The Originate's DialEnd (no caller channel) tells nothing; the agent channel's BridgeEnter
+    # starts the talk and its BridgeLeave ends it.
+    assert sink.told == [(CALLER, {"agent_answered_at": at(answered)}), (CALLER, {"bridged_at": at(bridged)}),
+                         (CALLER, {"bridge_seconds": float(left - entered)})]
 
 
 def event(name: str, uniqueid: str, stamp: float | None = None, **more: str) -> dict[str, str]:
@@ -97,6 +101,26 @@ def test_hold_on_either_channel_counts_once_and_uses_the_events_timestamps() -> 
     ]
 
 
+def test_talk_is_the_agent_channels_time_in_the_bridge_carried_on_by_a_channel_swapped_in() -> None:
+    sink = Sink()
+    times = AmiTimes(sink, lambda: at(9999))
+    times.event(event("BridgeEnter", "1795485499.3", 5))  # a channel of no answered call
+    times.event(event("DialEnd", CALLER, 10, DestUniqueid=AGENT, DialStatus="ANSWER"))
+    times.event(event("BridgeEnter", AGENT, 10.25))
+    times.event(event("BridgeEnter", CALLER, 10.5))
+    # The agent's Local channel is optimised away: the phone's channel takes its place.
+    times.event(event("BridgeEnter", "1795485499.11", 11, SwapUniqueid=AGENT))
+    times.event(event("BridgeLeave", AGENT, 11))
+    times.event(event("BridgeLeave", CALLER, 70))  # the caller's side tells nothing
+    times.event(event("BridgeLeave", "1795485499.11", 70.5))
+    times.event(event("BridgeLeave", "1795485499.11", 80))  # told once
+    assert sink.told == [
+        (CALLER, {"agent_answered_at": at(10)}),
+        (CALLER, {"bridged_at": at(10.5)}),
+        (CALLER, {"bridge_seconds": 60.25}),
+    ]
+
+
 def the_call(call_id: str) -> tuple[CallStarted, CallEnded]:
     leg = QueueLeg("billing", at(30), at(200), "answered", answered_at=at(41), agent_id="1002", talk_seconds=159.0,
                    offers=1, ended_by="caller", wrap_seconds=10.0)
@@ -111,6 +135,8 @@ def tell_ami(store: CallStore, call_id: str) -> None:
     store.set_ami_times(f"u-{call_id}", hold_seconds=12.0)
     store.set_ami_times(f"u-{call_id}", hold_seconds=20.5)  # the running total replaces the stored one
     store.set_ami_times(f"u-{call_id}", agent_answered_at=at(99))  # a later answer does not
+    store.set_ami_times(f"u-{call_id}", bridge_seconds=158.75)  # the agent's BridgeEnter..BridgeLeave
+    store.set_ami_times(f"u-{call_id}", bridge_seconds=3.0)  # nor does a later bridge
 
 
 @pytest.mark.parametrize("flush_between", [False, True], ids=["one-batch", "separate-batches"])
@@ -144,6 +170,7 @@ async def test_ami_times_come_out_the_same_before_or_after_the_calls_end(
     assert anonymous(first) == anonymous(second)
     assert (first.agent_answered_at, first.bridged_at, first.hold_seconds) == (at(40.5), at(40.6), 20.5)
     assert first.queue_legs[0].answered_at == at(40.5)  # AMI's, not the controller's 41 s
+    assert first.queue_legs[0].talk_seconds == 158.75  # the bridge, not the controller's 159 s
     assert first.queue_legs[0].waited == 10.5
 
 
