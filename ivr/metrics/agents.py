@@ -5,7 +5,7 @@ Presence comes from the agent events: each holds from its `at` until the agent's
 (or `until`); before an agent's first event the agent counts as logged out, so pass the
 last event before `since` too. Staffed (logged in) = ready + paused + not ready.
 
-Busy time of an answered leg: connected from its answer time for ANSWEREDTIME seconds (hold
+Busy time of an answered leg: connected from its answer time for its talk_seconds (hold
 is spread evenly over it: AMI gives its total, not when it happened), then wrap-up. Each
 span counts in the intervals it overlaps, for the part inside each.
 

@@ -3,9 +3,12 @@ base interval are decided, so that every figure built on them agrees.
 
 Reconciliation: an answered leg's answer time is the AMI DialEnd time of the call
 (`CallRow.agent_answered_at`) when the AMI link saw it, else the controller's own inference
-(end of Dial minus ANSWEREDTIME). Talk time is Asterisk's ANSWEREDTIME, which includes the
-time the caller spent on hold, so hold (AMI Hold..Unhold) is taken out of it:
-talk = ANSWEREDTIME - hold, and handle time = talk + hold + wrap-up = ANSWEREDTIME + wrap-up.
+(end of Dial minus its talk time). The leg's stored talk_seconds is the agent's time
+connected, hold included: the agent channel's AMI BridgeEnter..BridgeLeave when AMI saw it
+(the store puts it on the leg), else the controller's length of the answered Dial, ring
+time included (`routing.service`); never Asterisk's ANSWEREDTIME, the caller's time since
+its own answer. Hold (AMI Hold..Unhold) is taken out of it: talk = talk_seconds - hold, and
+handle time = talk + hold + wrap-up = talk_seconds + wrap-up.
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    and_,
     bindparam,
+    case,
     false,
     func,
     insert,
@@ -179,6 +181,8 @@ calls = Table(
     Column("hold_seconds", Float, nullable=False, server_default="0"),
     Column("node_path", Text),  # v7: model.node_path of the call's events, written with its end
     Column("controller", Text),  # v8: who started it (CallStore.controller); NULL before v8
+    # v9: the agent's channel's BridgeEnter..BridgeLeave (AMI): the answered leg's talk time.
+    Column("bridge_seconds", Float),
     Index("calls_started", "started_at"),
     Index("calls_uniqueid", "uniqueid"),
     Index("calls_hotline_started", "dialed", "started_at"),
@@ -526,8 +530,52 @@ def _v8(sync: Connection) -> None:
     _add_columns(sync, callbacks, "controller")
 
 
+def _v9(sync: Connection) -> None:
+    """v9: talk time from the bridge. Up to v8 an answered leg's talk_seconds was Asterisk's
+    ANSWEREDTIME, which is the caller's time since its own answer (app_dial sets it on the
+    caller's channel), so it counted the IVR and the queue wait too. From v9 the store keeps
+    the agent channel's BridgeEnter..BridgeLeave from AMI (`calls.bridge_seconds`), else the
+    controller's length of the Dial. Legs already stored get the nearest truth they allow:
+
+    - the call's first answered leg with an AMI BridgeEnter (`calls.bridged_at`): from it to
+      the leg's left_at, the controller's moment just after the Dial returned;
+    - any other answered leg: at most its answered_at to left_at. That is the talk when the
+      answer time came from AMI (DialEnd); when it was the controller's (no AMI link), it was
+      the Dial's start, so the talk left is the Dial's length, ring time included: the ring
+      time cannot be told apart from what was stored, as with the controller's talk time now.
+    """
+    _add_columns(sync, calls, "bridge_seconds")
+    first = queue_legs.alias("first")
+    first_answered = select(func.min(first.c.seq)).where(
+        first.c.call_id == queue_legs.c.call_id, first.c.outcome == "answered").scalar_subquery()
+    of_call = calls.c.call_id == queue_legs.c.call_id
+    bridged = select(calls.c.bridged_at).where(of_call).scalar_subquery()
+    ami_answer = select(calls.c.agent_answered_at).where(of_call).scalar_subquery()
+    answered = and_(queue_legs.c.outcome == "answered", queue_legs.c.talk_seconds.is_not(None))
+    from_bridge = and_(queue_legs.c.seq == first_answered, bridged.is_not(None))
+
+    def seconds(start: ColumnElement[Any]) -> ColumnElement[float]:
+        span = duration_ms(queue_legs.c.left_at, start) / 1000.0
+        return case((span < 0, 0.0), else_=span)
+
+    capped: dict[str, int] = {}
+    for name, source in (("ami", ami_answer.is_not(None)), ("controller", ami_answer.is_(None))):
+        capped[name] = sync.execute(
+            update(queue_legs).values(talk_seconds=seconds(queue_legs.c.answered_at))
+            .where(answered, ~from_bridge, source, queue_legs.c.answered_at.is_not(None),
+                   queue_legs.c.talk_seconds > seconds(queue_legs.c.answered_at))).rowcount
+    recomputed = sync.execute(update(queue_legs).values(talk_seconds=seconds(bridged))
+                              .where(answered, from_bridge)).rowcount
+    if recomputed or capped["ami"] or capped["controller"]:
+        log.warning(
+            "upgrading the call store to schema v9: talk time of answered queue legs was the caller's time since "
+            "its own answer (IVR included); %d recomputed from the AMI bridge, %d cut to the AMI answer-to-end "
+            "time, %d cut to the Dial's length (no AMI times: the agent's ring time stays in, it cannot be "
+            "told apart)", recomputed, capped["ami"], capped["controller"])
+
+
 _BACKFILL = 2000  # calls per batch of _v7
-_STEPS = (_v6, _v7, _v8)  # after the legacy SQLite steps, on either backend
+_STEPS = (_v6, _v7, _v8, _v9)  # after the legacy SQLite steps, on either backend
 SCHEMA_VERSION = len(MIGRATIONS) + len(_STEPS)
 
 

@@ -28,7 +28,7 @@ UTC+0 in November) one billing call. Times below are local to the hotline, on We
   c19  -                          menu version 2026.2: back, then voicemail
   c20  general          10:14:00  abandoned (short)                   2
 
-"talk" is ANSWEREDTIME (hold included). Caller keys: K1 = c07, c10 (H1) and c16 (H2);
+"talk" is the stored talk_seconds (the bridge, hold included). Caller keys: K1 = c07, c10 (H1) and c16 (H2);
 K2 = c12 and c13, 24 h 1.5 min apart; K3 = c14 and c15; K4 = c18 and c19; c01 withheld.
 """
 

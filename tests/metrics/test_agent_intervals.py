@@ -1,7 +1,7 @@
 """Per-agent figures and mean agents logged in, Shanghai 10:00-10:45 in 15-minute intervals,
 against hand computations from handcalls.py.
 
-Busy spans (connected = ANSWEREDTIME from the answer, then wrap-up):
+Busy spans (connected = talk_seconds from the answer, then wrap-up):
   a1: c01 10:01:10-10:03:10 +30 s wrap; c07 10:09:25-10:10:55 +10 s; c12 10:30:05-10:35:05 +60 s
   a2: c02 10:02:15 (AMI)-10:05:35 (170 talk + 30 hold) +20 s; c10 10:20:20-10:32:00 (630 + 70 hold)
   a3: c05 10:07:05-10:08:05; c16 10:10:12-10:10:57 +5 s

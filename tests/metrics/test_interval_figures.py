@@ -54,7 +54,7 @@ def test_leg_rows_carry_waits_handle_time_and_flags_with_ami_times_preferred() -
     }
     assert summary == {
         ("c01", 1): ("billing", "answered", None, 10, "controller", 120, 0, 30, 150, False, True, False, False, False),
-        # AMI answer 10:02:15 - 10:02:00; talk = ANSWEREDTIME 200 - hold 30.
+        # AMI answer 10:02:15 - 10:02:00; talk = talk_seconds 200 - hold 30.
         ("c02", 1): ("billing", "answered", None, 15, "ami", 170, 30, 20, 220, False, True, False, False, False),
         ("c03", 1): ("billing", "abandoned", None, 3, None, 0, 0, 0, 0, True, False, True, False, False),
         ("c04", 1): ("billing", "abandoned", None, 50, None, 0, 0, 0, 0, False, False, False, False, False),

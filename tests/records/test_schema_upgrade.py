@@ -90,7 +90,8 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         assert [e.kind for e in row.events] == [EventKind.NODE, EventKind.NODE, EventKind.ENQUEUED, EventKind.NODE,
                                                 EventKind.TRANSFER]
         (leg,) = row.queue_legs
-        assert (leg.agent_id, leg.talk_seconds, leg.wrap_seconds) == ("1002", 250.5, None)  # v6 column: unknown
+        # v6 column: unknown. v9 left the talk: no longer than the answer (09:00:50) to the end.
+        assert (leg.agent_id, leg.talk_seconds, leg.wrap_seconds) == ("1002", 250.5, None)
         assert (row.agent_answered_at, row.bridged_at, row.hold_seconds) == (None, None, 0.0)
         assert [c.callback_id for c in await store.callbacks()] == ["cb-x"]
         (response,) = await surveys.responses_for_call("old")
@@ -101,7 +102,7 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         await store.close()
     async with aiosqlite.connect(path) as db:
         cursor = await db.execute("SELECT version FROM schema_version")
-        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(8,)]
+        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(9,)]
 
 
 async def schema_of(path: Path) -> dict[str, object]:
@@ -171,6 +172,7 @@ async def test_a_v6_postgresql_database_upgrades_in_place_and_fills_in_what_v7_k
         # Back to what a v6 release left: no path, no transfer flag, no controller.
         async with store.engine.begin() as conn:
             for ddl in ("ALTER TABLE calls DROP COLUMN node_path", "ALTER TABLE calls DROP COLUMN controller",
+                        "ALTER TABLE calls DROP COLUMN bridge_seconds",
                         "ALTER TABLE queue_legs DROP COLUMN transferred", "ALTER TABLE callbacks DROP COLUMN controller",
                         "UPDATE schema_version SET version = 6"):
                 await conn.exec_driver_sql(ddl)
@@ -188,3 +190,57 @@ async def test_a_v6_postgresql_database_upgrades_in_place_and_fills_in_what_v7_k
         await assert_v7_filled_in(store)
     finally:
         await store.close()
+
+
+async def test_a_v8_store_gets_talk_time_from_the_bridge_not_the_callers_time_since_its_answer(
+        target: Path | str, caplog: pytest.LogCaptureFixture) -> None:
+    """Up to v8 talk_seconds was ANSWEREDTIME: the caller's time since the IVR answered it. v9
+    recomputes it from the AMI bridge where there is one, else cuts it to the answer-to-end time;
+    without AMI that keeps the agent's ring time (it cannot be told apart), and says so."""
+    t0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+    def at(seconds: float) -> dt.datetime:
+        return t0 + dt.timedelta(seconds=seconds)
+
+    store = await CallStore.open(target)
+    try:
+        # Each caller spent 60 s in the IVR and the queue, then talked; ANSWEREDTIME counts all of it.
+        calls = {  # call: (answered_at, talk_seconds as v8 stored it, left_at)
+            "bridged": (at(62), 120.0, at(120)),  # AMI: DialEnd at 62, BridgeEnter at 62.25
+            "ami-answer": (at(70), 131.0, at(130)),  # AMI saw the answer but not the bridge
+            "no-ami": (at(55), 140.0, at(140)),  # the controller's answer time: the Dial's start
+            "short": (at(55), 20.0, at(140)),  # not inflated (Dial answered the caller): kept
+        }
+        for call_id, (answered_at, talk, left_at) in calls.items():
+            store.call_started(CallStarted(call_id, f"u-{call_id}", "PJSIP/t", "4008001234", "13800138000",
+                                           "4008001234", "en-US", "2026.1", "cfg", t0))
+            leg = QueueLeg("billing", at(50), left_at, "answered", answered_at=answered_at, agent_id="1002",
+                           talk_seconds=talk, offers=1, ended_by="agent")
+            store.call_ended(CallEnded(call_id, left_at, Disposition.ANSWERED, "", "en-US", None, None, None, "agent",
+                                       (), (leg,)))
+        store.set_ami_times("u-bridged", agent_answered_at=at(62), bridged_at=at(62.25))
+        store.set_ami_times("u-ami-answer", agent_answered_at=at(70))
+        await store.flush()
+        async with store.engine.begin() as conn:  # back to what v8 left
+            await conn.exec_driver_sql("ALTER TABLE calls DROP COLUMN bridge_seconds")
+            await conn.exec_driver_sql("UPDATE schema_version SET version = 8")
+            for call_id, (_, talk, _) in calls.items():
+                await conn.exec_driver_sql(
+                    "UPDATE queue_legs SET talk_seconds = %s WHERE call_id = '%s'" % (talk, call_id))
+    finally:
+        await store.close()
+
+    with caplog.at_level(logging.WARNING, logger="ivr.records.schema"):
+        store = await CallStore.open(target)
+    try:
+        talk = {}
+        for call_id in calls:
+            row = await store.get_call(call_id)
+            assert row is not None
+            talk[call_id] = row.queue_legs[0].talk_seconds
+        assert talk == {"bridged": 57.75, "ami-answer": 60.0, "no-ami": 85.0, "short": 20.0}
+    finally:
+        await store.close()
+    assert "1 recomputed from the AMI bridge, 1 cut to the AMI answer-to-end time, 1 cut to the Dial's length" \
+        in caplog.text
+    assert "ring time stays in" in caplog.text
