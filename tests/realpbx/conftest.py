@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from asteriskkit import NoAsterisk, RealAsterisk, find_asterisk
+from asteriskkit import RealAsterisk, require_asterisk
 from servekit import REPO, Served, copy_config
 from tierkit import ControllerMaker
 
@@ -67,13 +67,7 @@ def lookup_backend() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAsterisk]:
-    try:
-        program = find_asterisk()
-    except NoAsterisk as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true needs the real Asterisk: {exc}")
-        pytest.skip(str(exc))
-    asterisk = RealAsterisk(program, tmp_path_factory.mktemp("asterisk"))
+    asterisk = RealAsterisk(require_asterisk(), tmp_path_factory.mktemp("asterisk"))
     asterisk.start()
     yield asterisk
     asterisk.stop()
