@@ -46,6 +46,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -111,7 +112,8 @@ class _LogWriter(pj.LogWriter):  # type: ignore[misc]
 
     def write(self, entry: Any) -> None:
         try:
-            pjsua_log.debug("%s", str(entry.msg).rstrip())
+            if pjsua_log.isEnabledFor(logging.DEBUG):
+                pjsua_log.debug("%s", str(entry.msg).rstrip())
         except Exception:  # an exception must never unwind into pjsua's C threads
             pass
 
@@ -150,6 +152,19 @@ def _without_stdout(fn: Any) -> None:
         os.close(null)
 
 
+def _load_openssl_digests() -> None:
+    """pjsip 2.15 answers a digest challenge only for algorithms OpenSSL's
+    EVP_get_digestbyname() knows. The wheel bundles OpenSSL 1.0.2, whose digest table is
+    empty until OpenSSL_add_all_digests() is called (pjsip calls it only when it sets up
+    TLS): without this, every REGISTER to Asterisk ends in 401 ("The algorithm (MD5)
+    referenced by algorithm_type is not supported"). OpenSSL 1.1+ fills the table itself."""
+    libs = Path(pj.__file__).resolve().parent.parent / "pjsua2_python.libs"
+    for path in sorted(libs.glob("libcrypto-*.so*")):
+        add_all = getattr(ctypes.CDLL(str(path)), "OpenSSL_add_all_digests", None)
+        if add_all is not None:
+            add_all()
+
+
 class _Stack:
     """The pjsua2 Endpoint of this process and what it was set up with."""
 
@@ -161,10 +176,11 @@ class _Stack:
         config.uaConfig.mainThreadOnly = False
         config.uaConfig.maxCalls = MAX_CALLS
         config.uaConfig.userAgent = f"ivr-rig (pjsua2 {ep.libVersion().full})"
-        debug = pjsua_log.isEnabledFor(logging.DEBUG)
-        config.logConfig.level = 4 if debug else 2  # 4: every SIP message
-        config.logConfig.consoleLevel = 0
-        config.logConfig.msgLogging = debug
+        # Level 4: every SIP message, for whoever turns logger ivr.rig.pjsua to DEBUG (the
+        # writer drops the lines otherwise). With a writer, pjsua's "console" is the writer:
+        # nothing goes to stdout or stderr.
+        config.logConfig.level = config.logConfig.consoleLevel = 4
+        config.logConfig.msgLogging = True
         self.writer = _LogWriter()
         config.logConfig.writer = self.writer
         self.writer.__disown__()  # the endpoint deletes its writer in libDestroy
@@ -176,6 +192,7 @@ class _Stack:
         media.ptime = 20
         media.noVad = True  # a steady stream of packets, never comfort noise
         media.ecTailLen = 0  # no echo canceller: the rig hears what was sent
+        _load_openssl_digests()
         ep.libInit(config)
         ep.audDevManager().setNullDev()
         for codec in ep.codecEnum2():

@@ -1,7 +1,9 @@
-"""Fixtures for the rig's loopback tests: kamailio on loopback and registered rig phones."""
+"""Fixtures for the rig's loopback tests (kamailio on loopback and registered rig phones)
+and, for the tests marked `asterisk`, the real-PBX tier's `pbx` and `controller`."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -14,6 +16,14 @@ from ivr.rig.phone import RigPhone, SipServer
 from rigkit import PhoneMaker, local_address
 from sipproxy import Kamailio, kamailio_binary
 
+# The real-PBX tier's fixtures (tests/realpbx/conftest.py: `pbx`, `controller` and what they
+# need), imported as a module of the namespace package `realpbx`; its helpers beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "realpbx"))
+import realpbx.conftest as _realpbx  # noqa: E402
+
+globals().update({name: value for name, value in vars(_realpbx).items()
+                  if not name.startswith(("_", "pytest")) and name not in globals()})  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def sip_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipServer]:
@@ -24,8 +34,8 @@ def sip_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipServer]:
 
 @pytest.fixture
 def no_leaked_threads() -> Iterator[None]:
-    """pyVoIP runs threads (SIP receiver, RTP sender and receiver, call callbacks): after a
-    test every one of them must have ended."""
+    """Python threads a test started must have ended after it (pjsua's own threads are
+    pjlib's, started once per process, and not Python threads)."""
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 5
