@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import ctypes
 import logging
 import os
@@ -296,13 +297,15 @@ class _Port(pj.AudioMediaPort):  # type: ignore[misc]
 
     def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
         try:
+            media = getattr(self, "_media", None)
+            if media is None:
+                return  # the port is being destroyed (its attributes go before it leaves the bridge)
             now = time.monotonic()
             size = int(frame.size)
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and size:
                 pcm = np.frombuffer(self._read(frame.buf, size), dtype="<i2").astype(np.int16)
             else:
                 pcm = np.zeros(FRAME, dtype=np.int16)
-            media = self._media
             with media.lock:
                 if media.timeline is not None:
                     media.timeline.add(now, media.received, pcm)
@@ -312,7 +315,9 @@ class _Port(pj.AudioMediaPort):  # type: ignore[misc]
 
     def onFrameRequested(self, frame: Any) -> None:  # noqa: N802
         try:
-            media = self._media
+            media = getattr(self, "_media", None)
+            if media is None:
+                return  # being destroyed: the bridge sends silence
             with media.lock:
                 if media.outgoing:
                     chunk = bytes(media.outgoing[: 2 * FRAME])
@@ -572,6 +577,26 @@ class RigCall:
         self.finished.set()
 
 
+_PACE_WINDOW = 0.6  # seconds pjlib's select ioqueue keeps a closed socket's key (PJ_IOQUEUE_KEY_FREE_DELAY 500 ms)
+_PACE_CALLS = 4  # new calls per window
+_placed: collections.deque[float] = collections.deque()
+
+
+async def _pace() -> None:
+    """Each call opens two RTP/RTCP sockets per leg; a closed socket's ioqueue key is reused
+    only 500 ms later, and the ioqueue has 64 (PJ_IOQUEUE_MAX_HANDLES). Measured: 16 calls
+    set up and hung up between two phones of one process within 80 ms exhausted them, and
+    pjlib aborts the process on an assertion. So calls are placed at most 4 per 0.6 s."""
+    while True:
+        now = time.monotonic()
+        while _placed and now - _placed[0] > _PACE_WINDOW:
+            _placed.popleft()
+        if len(_placed) < _PACE_CALLS:
+            _placed.append(now)
+            return
+        await asyncio.sleep(_PACE_WINDOW - (now - _placed[0]) + 0.01)
+
+
 def _calls_up(stack: _Stack) -> int:
     return sum(1 for phone in list(stack.phones) for call in phone._live_calls() if not call.ended)
 
@@ -791,6 +816,7 @@ class RigPhone:
         if not self._running or loop is None or stack is None or account is None:
             raise PhoneError(f"{self.user} is not registered")
         _endpoint()
+        await _pace()
         if _calls_up(stack) >= MAX_CALLS:
             raise PhoneError(f"INVITE {number}: this process has {MAX_CALLS} calls up already (pjsua's limit)")
         rig_call = RigCall(loop, stack)
