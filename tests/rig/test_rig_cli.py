@@ -152,3 +152,14 @@ def test_phones_that_cannot_be_set_up_are_errors_not_passes(tmp_path: Path, exam
     assert "cannot set up the rig's phones for 127.0.0.1:5060" in result.output
     assert "0 passed, 0 failed, 3 errors" in result.output
     assert ET.parse(junit).getroot().get("errors") == "3"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [(["--agents", "8"], "at most 7 agent phones"), (["--agents", "1", "--concurrency", "3"], "at most 2 (4 calls at once per process")],
+)
+def test_more_phones_or_calls_than_one_process_holds_exit_2(example_scenarios: Path, args: list[str], fragment: str) -> None:
+    result = CliRunner().invoke(main, ["rig", "run", str(example_scenarios), "--pbx", "127.0.0.1:5060", "--user", "caller1", *args])
+
+    assert result.exit_code == 2
+    assert fragment in result.output
