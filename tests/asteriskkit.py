@@ -143,6 +143,10 @@ class RealAsterisk:
                               rtp_start=20000 + (os.getpid() % 40) * 1000)  # fmt: skip
 
     @property
+    def sip_port(self) -> int:
+        return self.ports.sip
+
+    @property
     def runs_script(self) -> bool:
         return self.program.name == "run-asterisk"
 

@@ -21,7 +21,6 @@ import pytest
 
 from asteriskkit import RealAsterisk, require_asterisk
 from servekit import REPO, Served, copy_config
-from tierkit import ControllerMaker
 
 pytestmark = pytest.mark.asterisk
 
@@ -73,10 +72,16 @@ def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAsterisk]:
     asterisk.stop()
 
 
-def tier_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str, *, open_hours: bool = True,
-                holiday_today: bool = False) -> Path:
+# Hotlines the test config adds, on the example flow with its hours node pointed at a
+# schedule of their own: always closed, and open all week but a holiday today.
+CLOSED_HOTLINE = "4008000001"
+HOLIDAY_HOTLINE = "4008000002"
+
+
+def tier_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str) -> Path:
     """The example config, pointed at this PBX: FastAGI on the port the dialplan's IVR_AGI
-    names, AMI on, prompts where Asterisk reads them, and a schedule the test decides."""
+    names, AMI on, prompts where Asterisk reads them, and schedules the test decides (no
+    test depends on the hour it runs)."""
     config = copy_config(tmp_path)
     server = config / "server.yaml"
     text = server.read_text()
@@ -86,14 +91,47 @@ def tier_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str, *, open_hou
     text = text.replace("base_url: http://127.0.0.1:8089", f"base_url: {backend_url}")
     text = text.replace("caller_number: mask", "caller_number: full")
     server.write_text(text)
+
     hotlines = config / "hotlines.yaml"
     text = hotlines.read_text()
-    hours = '["00:00-24:00"]' if open_hours else '["00:00-00:01"]'
-    text = re.sub(r"mon-fri: \[.*?\]", f"mon-fri: {hours}", text)
-    text = re.sub(r"sat-sun: \[.*?\]", f"sat-sun: {hours}", text)
-    # No holiday or make-up day of the example may decide a test's path: the test does.
-    text = re.sub(r"(?ms)^    holidays:\n.*?^    working_days:\n.*?(?=^\S|\Z)", _holidays(holiday_today), text)
+    text = re.sub(r"mon-fri: \[.*?\]", 'mon-fri: ["00:00-24:00"]', text)
+    text = re.sub(r"sat-sun: \[.*?\]", 'sat-sun: ["00:00-24:00"]', text)
+    # The example's holidays and make-up days would decide some days' paths: the test does.
+    text = re.sub(r"(?ms)^    holidays:\n.*?^    working_days:\n.*?(?=^\S|\Z)", "    holidays: []\n    working_days: []\n", text)
+    # Yesterday to tomorrow in the hotline's zone: a run across midnight stays on the holiday.
+    day = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    text = text.replace("\nschedules:\n", f"""
+schedules:
+  closed-all-week:
+    weekly: {{mon-sun: []}}
+  holiday-now:
+    weekly: {{mon-sun: ["00:00-24:00"]}}
+    holidays:
+      - {{date: {day - dt.timedelta(days=1)}, until: {day + dt.timedelta(days=1)}, name: test holiday}}
+""")
+    extra = "".join(f"""
+  "{number}":
+    name: test {flow}
+    language: en-US
+    languages: [en-US]
+    timezone: Asia/Shanghai
+    flow: {flow}
+    entry: welcome-english
+    recording_notice: recording-notice
+    fallback_queue: general
+    error_prompt: technical-difficulty
+""" for number, flow in ((CLOSED_HOTLINE, "closed"), (HOLIDAY_HOTLINE, "holiday")))
+    text = text.replace("\nhotlines:\n", "\nhotlines:\n" + extra, 1)
     hotlines.write_text(text)
+    main = (config / "flows" / "main.yaml").read_text()
+    for flow, schedule in (("closed", "closed-all-week"), ("holiday", "holiday-now")):
+        (config / "flows" / f"{flow}.yaml").write_text(main.replace("schedule: standard", f"schedule: {schedule}"))
+
+    # Short wrap-up, so that ten callers over four agents take a minute, not several.
+    routing = config / "routing.yaml"
+    text = re.sub(r"(?m)^    wrap_up: \d+.*\n", "", routing.read_text())
+    routing.write_text(re.sub(r"(?m)^(    endpoint: PJSIP/\d+.*\n)", r"\1    wrap_up: 2\n", text))
+
     surveys = config / "surveys.yaml"
     comments = pbx.run_dir / "spool" / "ivr-survey"
     comments.mkdir(parents=True, exist_ok=True)
@@ -103,38 +141,19 @@ def tier_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str, *, open_hou
     return config
 
 
-def _holidays(today: bool) -> str:
-    if not today:
-        return "    holidays: []\n    working_days: []\n"
-    # Yesterday to tomorrow in the hotline's zone: a test that runs across midnight stays closed.
-    day = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
-    return (f"    holidays:\n      - {{date: {day - dt.timedelta(days=1)}, until: {day + dt.timedelta(days=1)},"
-            f" name: test holiday}}\n    working_days: []\n")
-
-
 @pytest.fixture(scope="session")
 def backend_url(lookup_backend: str) -> str:
     return lookup_backend
 
 
-@pytest.fixture
-def make_controller(tmp_path: Path, pbx: RealAsterisk, backend_url: str) -> Iterator[ControllerMaker]:
-    """`ivr serve` on the port the dialplan's IVR_AGI names, once its AMI link is up."""
-    started: list[Served] = []
-
-    def make(*, open_hours: bool = True, holiday_today: bool = False) -> Served:
-        config = tier_config(tmp_path / f"c{len(started)}", pbx, backend_url, open_hours=open_hours,
-                             holiday_today=holiday_today)  # fmt: skip
-        served = Served(config, port=pbx.ports.agi)
-        started.append(served)
+@pytest.fixture(scope="module")
+def controller(tmp_path_factory: pytest.TempPathFactory, pbx: RealAsterisk, backend_url: str) -> Iterator[Served]:
+    """`ivr serve` on the port the dialplan's IVR_AGI names, once its AMI link is up; one per
+    test module (tests tell their calls apart by the caller). At the end, no channel is left."""
+    served = Served(tier_config(tmp_path_factory.mktemp("controller"), pbx, backend_url), port=pbx.ports.agi)
+    try:
         served.wait_for_log("AMI logged in")
-        return served
-
-    yield make
-    for served in started:
+        yield served
+    finally:
         served.stop()
-
-
-@pytest.fixture
-def controller(make_controller: ControllerMaker) -> Served:
-    return make_controller()
+    assert pbx.wait_no_channels(2.0) == []

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,27 +27,39 @@ from servekit import REPO, Served
 PROMPTS = REPO / "prompts" / "sounds"
 HOTLINE = "4008001234"
 # Each test phone gets 20 RTP ports of its own, away from Asterisk's (rtp.conf) and the
-# loopback rig tests' (21000-23999).
-_ranges = itertools.count(os.getpid() % 50 * 40)
-
-
-class ControllerMaker(Protocol):
-    """The `make_controller` fixture: `ivr serve` on a test config with the schedule given."""
-
-    def __call__(self, *, open_hours: bool = True, holiday_today: bool = False) -> Served: ...
+# loopback rig tests' (21000-23999): a range per process (pid), then per phone.
+_ranges = itertools.count()
 
 
 def local_address() -> LocalAddress:
-    start = 40000 + (next(_ranges) % 1000) * 20
+    start = 40000 + (os.getpid() % 40) * 500 + (next(_ranges) % 25) * 20
     return LocalAddress("127.0.0.1", free_udp_port("127.0.0.1"), range(start, start + 20))
 
 
-def phone(pbx: RealAsterisk, user: str) -> RigPhone:
-    return RigPhone(SipServer("127.0.0.1", pbx.ports.sip), user, pbx.password(user), local_address())
+class SipPbx(Protocol):
+    """Where phones register and call: the RealAsterisk, or its address in a worker process."""
+
+    @property
+    def sip_port(self) -> int: ...
+
+    def password(self, user: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class PbxAddress:
+    sip_port: int
+    passwords: dict[str, str]
+
+    def password(self, user: str) -> str:
+        return self.passwords[user]
+
+
+def phone(pbx: SipPbx, user: str) -> RigPhone:
+    return RigPhone(SipServer("127.0.0.1", pbx.sip_port), user, pbx.password(user), local_address())
 
 
 @asynccontextmanager
-async def agents_logged_in(pbx: RealAsterisk, users: list[str], behaviour: AgentBehaviour) -> AsyncIterator[AgentPool]:
+async def agents_logged_in(pbx: SipPbx, users: list[str], behaviour: AgentBehaviour) -> AsyncIterator[AgentPool]:
     """Agent phones registered, logged in with *71 (the controller's agent script), and
     answering; logged out with *72 and unregistered afterwards."""
     pool = AgentPool([phone(pbx, user) for user in users], behaviour)
@@ -58,7 +74,7 @@ async def agents_logged_in(pbx: RealAsterisk, users: list[str], behaviour: Agent
             await pool.stop()
 
 
-async def run_scenarios(tmp_path: Path, pbx: RealAsterisk, text: str, *, caller: str,
+async def run_scenarios(tmp_path: Path, pbx: SipPbx, text: str, *, caller: str,
                         agents: AgentPool | None = None, concurrency: int = 4) -> list[ScenarioResult]:
     """Run the scenarios of `text` (YAML, `scenarios:` and what they need) from `caller`."""
     path = tmp_path / f"{caller}-{time.monotonic_ns()}.yaml"
@@ -72,12 +88,78 @@ async def run_scenarios(tmp_path: Path, pbx: RealAsterisk, text: str, *, caller:
         await caller_phone.stop()
 
 
-def explain(results: list[ScenarioResult]) -> str:
-    return "\n".join(f"{r.scenario.name}: {r.status} {r.reason}\n  " + "\n  ".join(r.log) for r in results)
+async def run_each(tmp_path: Path, pbx: SipPbx, calls: dict[str, str], *,
+                   agents: AgentPool | None = None) -> dict[str, list[ScenarioResult]]:
+    """Every caller's scenarios at once (`calls`: caller -> scenarios text); results by caller."""
+    outcomes = await asyncio.gather(*(run_scenarios(tmp_path, pbx, text, caller=caller, agents=agents)
+                                      for caller, text in calls.items()))  # fmt: skip
+    return dict(zip(calls, outcomes, strict=True))
 
 
-def passed(results: list[ScenarioResult]) -> bool:
+def scenario(name: str, steps: str, *, dial: str = HOTLINE, language: str | None = "zh-CN") -> str:
+    """One scenario's YAML; `steps` are YAML list items, one a line."""
+    head = f"""scenarios:
+  - name: {name}
+    dial: "{dial}"
+""" + (f"    language: {language}\n" if language else "") + "    steps:\n"
+    return head + "".join(f"      {line.strip()}\n" for line in steps.strip().splitlines() if line.strip())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A scenario's result as a worker process reports it."""
+
+    name: str
+    status: str
+    reason: str
+    agent: str | None
+    log: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    """One worker process: callers and their scenarios, and agent phones logged in for them.
+    At most 4 calls at once and 8 phones (the pjsua2 wheel's limits, ivr/rig/phone.py)."""
+
+    calls: dict[str, str]
+    agents: list[str] = field(default_factory=list)
+    hold: float = 3.0
+    answer_after: float = 0.5
+
+
+WORKER = Path(__file__).with_name("tierworker.py")
+
+
+def run_jobs(tmp_path: Path, pbx: RealAsterisk, jobs: list[Job], *, within: float = 300) -> dict[str, list[Outcome]]:
+    """Every job in a worker process of its own, all at once; the outcomes by caller."""
+    processes = []
+    for n, job in enumerate(jobs):
+        users = [*job.calls, *job.agents]
+        spec = {"sip_port": pbx.sip_port, "passwords": {u: pbx.password(u) for u in users}, "tmp": str(tmp_path), "calls": job.calls, "agents": job.agents, "hold": job.hold,
+                "answer_after": job.answer_after}  # fmt: skip
+        processes.append(subprocess.Popen([sys.executable, "-X", "faulthandler", str(WORKER), json.dumps(spec)], cwd=REPO,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+    outcomes: dict[str, list[Outcome]] = {}
+    for process in processes:
+        out, err = process.communicate(timeout=within)
+        assert process.returncode == 0 and out.strip(), f"worker failed ({process.returncode}):\n{err[-3000:]}"
+        for caller, results in json.loads(out.strip().splitlines()[-1]).items():
+            outcomes[caller] = [Outcome(**r) for r in results]
+    return outcomes
+
+
+def explain(results: list[ScenarioResult] | list[Outcome]) -> str:
+    return "\n".join(f"{getattr(r, 'name', None) or r.scenario.name}: {r.status} {r.reason}\n  " + "\n  ".join(r.log)  # type: ignore[union-attr]
+                     for r in results)  # fmt: skip
+
+
+def passed(results: list[ScenarioResult] | list[Outcome]) -> bool:
     return all(r.status == "passed" for r in results)
+
+
+def all_passed(outcomes: dict[str, list[Outcome]]) -> None:
+    failed = [f"{caller}:\n{explain(results)}" for caller, results in outcomes.items() if not passed(results)]
+    assert not failed, "\n".join(failed)
 
 
 class Rows:
@@ -91,7 +173,7 @@ class Rows:
             db.row_factory = sqlite3.Row
             return [dict(row) for row in db.execute(sql, args)]
 
-    async def ended_calls(self, caller: str, count: int = 1, within: float = 10.0) -> list[dict[str, Any]]:
+    def ended_calls(self, caller: str, count: int = 1, within: float = 10.0) -> list[dict[str, Any]]:
         """The calls of `caller` (a number as Asterisk sent it) once `count` of them have ended
         and been written (the record writer batches)."""
         deadline = time.monotonic() + within
@@ -101,7 +183,7 @@ class Rows:
                 return rows
             if time.monotonic() > deadline:
                 raise AssertionError(f"{len(rows)} ended call(s) of {caller} written within {within} s, expected {count}")
-            await asyncio.sleep(0.1)
+            time.sleep(0.1)
 
     def legs(self, call_id: str) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM queue_legs WHERE call_id = ? ORDER BY seq", call_id)
