@@ -133,14 +133,19 @@ WORKER = Path(__file__).with_name("tierworker.py")
 def run_jobs(tmp_path: Path, pbx: RealAsterisk, jobs: list[Job], *, within: float = 300) -> dict[str, list[Outcome]]:
     """Every job in a worker process of its own, all at once; the outcomes by caller."""
     processes = []
-    for n, job in enumerate(jobs):
+    stop_file = tmp_path / f"stop-{time.monotonic_ns()}"
+    for job in jobs:
         users = [*job.calls, *job.agents]
-        spec = {"sip_port": pbx.sip_port, "passwords": {u: pbx.password(u) for u in users}, "tmp": str(tmp_path), "calls": job.calls, "agents": job.agents, "hold": job.hold,
+        spec = {"sip_port": pbx.sip_port, "passwords": {u: pbx.password(u) for u in users}, "tmp": str(tmp_path), "stop_file": str(stop_file), "calls": job.calls, "agents": job.agents, "hold": job.hold,
                 "answer_after": job.answer_after}  # fmt: skip
         processes.append(subprocess.Popen([sys.executable, "-X", "faulthandler", str(WORKER), json.dumps(spec)], cwd=REPO,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
     outcomes: dict[str, list[Outcome]] = {}
-    for process in processes:
+    # Callers' processes first; then the agents-only ones are told to stop.
+    order = sorted(zip(jobs, processes), key=lambda pair: not pair[0].calls)
+    for job, process in order:
+        if not job.calls:
+            stop_file.touch()
         out, err = process.communicate(timeout=within)
         assert process.returncode == 0 and out.strip(), f"worker failed ({process.returncode}):\n{err[-3000:]}"
         for caller, results in json.loads(out.strip().splitlines()[-1]).items():

@@ -4,7 +4,7 @@ The pjsua2 wheel holds 4 calls and 8 phones per process (ivr/rig/phone.py), so a
 more calls at once runs several of these. JOB is JSON: {"sip_port", "tmp",
 "calls": {caller user: scenarios YAML text}, "passwords": {user: password},
 "agents": [agent users] (optional, answering with "hold" and "answer_after" seconds; logged
-in with *71 first and out with *72 after)}. It prints one JSON line: per caller, its
+in with *71 first and out with *72 after; with no calls, until "stop_file" exists)}. It prints one JSON line: per caller, its
 scenarios' name, status, reason, agent and log.
 """
 
@@ -32,6 +32,9 @@ async def run(job: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             behaviour = AgentBehaviour(answer_after=job.get("answer_after", 0.5), hold=job.get("hold", 3.0))
             agents = await stack.enter_async_context(tierkit.agents_logged_in(pbx, job["agents"], behaviour))
         results = await tierkit.run_each(Path(job["tmp"]), pbx, job["calls"], agents=agents)
+        # Agents for other processes' callers stay logged in until the test says stop.
+        while not job["calls"] and not Path(job["stop_file"]).exists():
+            await asyncio.sleep(0.1)
     return {caller: [{"name": r.scenario.name, "status": r.status, "reason": r.reason, "agent": r.agent, "log": r.log}
                      for r in rs] for caller, rs in results.items()}  # fmt: skip
 

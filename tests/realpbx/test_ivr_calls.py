@@ -1,7 +1,8 @@
 """Whole calls from SIP phones through dialplans/ into the controller, on the real Asterisk:
 the recording notice and MixMonitor, menus with in-band and RFC 4733 DTMF (no input, an
-invalid key, repeat, back), a self-service lookup, and the closed and holiday paths. The
-calls run at once, one caller each; each test reads its own caller's record."""
+invalid key, repeat, back), a self-service lookup, the closed and holiday paths, and a
+caller hanging up at every kind of node. The calls run at once, one caller each, in worker
+processes; each test reads its own caller's record."""
 
 from __future__ import annotations
 
@@ -77,11 +78,57 @@ CALLS = {
 }
 
 
+# The caller hangs up at each kind of node: prompt, menu, lookup (the backend takes 5 s for
+# account 55555555), queue (waiting, or while the only billing expert logged in, 1001, rings
+# without answering: one of two callers is offered to it), and survey (one answer given).
+_TO_BILLING_QUEUE = _LANGUAGE_EN + """
+- prompt: main-menu
+- press: {keys: "1", dtmf: inband}
+- prompt: billing-menu
+- press: {keys: "2", dtmf: inband}
+- prompt: connecting-agent
+- wait: 3
+- hangup
+"""
+HANG_UPS = {
+    "caller12": scenario("hang-up-in-a-prompt", "- prompt: recording-notice\n- wait: 0.5\n- hangup"),
+    "caller13": scenario("hang-up-in-a-menu", _LANGUAGE_EN + "- prompt: main-menu\n- hangup"),
+    "caller14": scenario("hang-up-in-a-lookup", _LANGUAGE_EN + """
+- prompt: main-menu
+- press: {keys: "1", dtmf: inband}
+- prompt: billing-menu
+- press: {keys: "1", dtmf: inband}
+- prompt: enter-account
+- press: {keys: "55555555#", dtmf: inband}
+- prompt: please-wait
+- wait: 1
+- hangup
+"""),
+}
+QUEUED = {"caller15": scenario("hang-up-waiting", _TO_BILLING_QUEUE),
+          "caller16": scenario("hang-up-waiting", _TO_BILLING_QUEUE)}
+SURVEYED = {"caller17": scenario("hang-up-in-the-survey", _LANGUAGE_EN + """
+- prompt: main-menu
+- press: {keys: "2", dtmf: inband}
+- prompt: technical-menu
+- press: {keys: "2", dtmf: inband}
+- agent: {within: 20}
+- agent_hangup: {within: 20}
+- prompt: survey-intro
+- prompt: survey-speed
+- press: {keys: "4", dtmf: inband}
+- prompt: survey-attitude
+- hangup
+""")}
+
+
 @pytest.fixture(scope="module")
 def calls(tmp_path_factory: pytest.TempPathFactory, pbx: RealAsterisk, controller: Served) -> Rows:
-    """Every call of CALLS at once (two worker processes); each must pass as written."""
+    """Every call of this module at once, in five worker processes; each must pass as written,
+    and no channel may be left on the PBX a second after the last."""
     first = ("caller3", "rigcaller", "caller4")
-    jobs = [Job({c: t for c, t in CALLS.items() if c in first}), Job({c: t for c, t in CALLS.items() if c not in first})]
+    jobs = [Job({c: t for c, t in CALLS.items() if c in first}), Job({c: t for c, t in CALLS.items() if c not in first}),
+            Job(HANG_UPS), Job(QUEUED, ["1001"], answer_after=60.0), Job(SURVEYED, ["1003"], hold=2.0)]
     all_passed(run_jobs(tmp_path_factory.mktemp("menus"), pbx, jobs))
     assert pbx.wait_no_channels(1.0) == []
     return Rows(controller)
@@ -126,3 +173,27 @@ def test_closed_hours_and_a_holiday_play_the_closed_message(calls: Rows, user: s
     (call,) = calls.ended_calls(_number(user))
     assert call["node_path"].split(">")[:4] == ["welcome-english", "hours-check", "closed-message", "leave-message"], call["node_path"]
     assert [value for kind, node, value in calls.events(call["call_id"]) if kind == "hours"] == ["closed"]
+
+
+@pytest.mark.parametrize("user", list(HANG_UPS))
+def test_a_caller_who_hangs_up_in_a_prompt_a_menu_or_a_lookup_is_recorded_as_abandoned(calls: Rows, user: str) -> None:
+    (call,) = calls.ended_calls(_number(user))
+    assert (call["disposition"], call["hung_up_by"]) == ("abandoned", "caller"), call
+
+
+def test_callers_who_hang_up_waiting_or_while_the_agent_rings_leave_an_abandoned_leg(calls: Rows) -> None:
+    legs = []
+    for user in QUEUED:
+        (call,) = calls.ended_calls(_number(user))
+        (leg,) = calls.legs(call["call_id"])
+        assert (call["disposition"], call["hung_up_by"], leg["outcome"]) == ("queue_abandoned", "caller", "abandoned"), leg
+        legs.append(leg)
+    assert max(leg["offers"] for leg in legs) == 1, legs  # one of them hung up while 1001 rang
+
+
+def test_a_caller_who_hangs_up_in_the_survey_leaves_a_partial_response(calls: Rows) -> None:
+    (call,) = calls.ended_calls(_number("caller17"))
+    response, answers = calls.survey(call["call_id"])
+    assert call["disposition"] == "answered"
+    assert response["status"] == "partial", response
+    assert [(a["question"], a["value"]) for a in answers if a["value"] is not None] == [("speed", 4)], answers
