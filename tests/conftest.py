@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The real Asterisk and a controller attached to it, for every directory's real-PBX tests.
+pytest_plugins = ["pbxfixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("IVR_SHARED_DIR", REPO.parent / "shared"))
 TRANSCRIPTS = SHARED / "asterisk"

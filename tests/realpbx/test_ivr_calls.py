@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 
 from asteriskkit import RealAsterisk, caller_number
-from conftest import CLOSED_HOTLINE, HOLIDAY_HOTLINE
+from pbxfixtures import CLOSED_HOTLINE, HOLIDAY_HOTLINE
 from servekit import Served
 from tierkit import Job, Rows, all_passed, run_jobs, scenario
 

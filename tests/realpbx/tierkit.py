@@ -59,17 +59,20 @@ def phone(pbx: SipPbx, user: str) -> RigPhone:
 
 
 @asynccontextmanager
-async def agents_logged_in(pbx: SipPbx, users: list[str], behaviour: AgentBehaviour) -> AsyncIterator[AgentPool]:
-    """Agent phones registered, logged in with *71 (the controller's agent script), and
-    answering; logged out with *72 and unregistered afterwards."""
+async def agents_logged_in(pbx: SipPbx, users: list[str], behaviour: AgentBehaviour, *,
+                           login: bool = True) -> AsyncIterator[AgentPool]:
+    """Agent phones registered and answering; with `login`, logged in with *71 (the
+    controller's agent script) first and out with *72 afterwards; unregistered at the end."""
     pool = AgentPool([phone(pbx, user) for user in users], behaviour)
     await pool.start()
     try:
-        await pool.dial_code("*71")
+        if login:
+            await pool.dial_code("*71")
         yield pool
     finally:
         try:
-            await pool.dial_code("*72")
+            if login:
+                await pool.dial_code("*72")
         finally:
             await pool.stop()
 
@@ -125,6 +128,7 @@ class Job:
     agents: list[str] = field(default_factory=list)
     hold: float = 3.0
     answer_after: float = 0.5
+    login: bool = True  # the agents dial *71 first (and *72 after)
 
 
 WORKER = Path(__file__).with_name("tierworker.py")
@@ -137,7 +141,7 @@ def run_jobs(tmp_path: Path, pbx: RealAsterisk, jobs: list[Job], *, within: floa
     for job in jobs:
         users = [*job.calls, *job.agents]
         spec = {"sip_port": pbx.sip_port, "passwords": {u: pbx.password(u) for u in users}, "tmp": str(tmp_path), "stop_file": str(stop_file), "calls": job.calls, "agents": job.agents, "hold": job.hold,
-                "answer_after": job.answer_after}  # fmt: skip
+                "answer_after": job.answer_after, "login": job.login}  # fmt: skip
         processes.append(subprocess.Popen([sys.executable, "-X", "faulthandler", str(WORKER), json.dumps(spec)], cwd=REPO,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
     outcomes: dict[str, list[Outcome]] = {}

@@ -30,7 +30,8 @@ async def run(job: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         agents = None
         if job.get("agents"):
             behaviour = AgentBehaviour(answer_after=job.get("answer_after", 0.5), hold=job.get("hold", 3.0))
-            agents = await stack.enter_async_context(tierkit.agents_logged_in(pbx, job["agents"], behaviour))
+            agents = await stack.enter_async_context(
+                tierkit.agents_logged_in(pbx, job["agents"], behaviour, login=job["login"]))
         results = await tierkit.run_each(Path(job["tmp"]), pbx, job["calls"], agents=agents)
         # Agents for other processes' callers stay logged in until the test says stop.
         while not job["calls"] and not Path(job["stop_file"]).exists():

@@ -3,7 +3,6 @@ and, for the tests marked `asterisk`, the real-PBX tier's `pbx` and `controller`
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -16,13 +15,7 @@ from ivr.rig.phone import RigPhone, SipServer
 from rigkit import PhoneMaker, local_address
 from sipproxy import Kamailio, kamailio_binary
 
-# The real-PBX tier's fixtures (tests/realpbx/conftest.py: `pbx`, `controller` and what they
-# need), imported as a module of the namespace package `realpbx`; its helpers beside it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "realpbx"))
-import realpbx.conftest as _realpbx  # noqa: E402
-
-globals().update({name: value for name, value in vars(_realpbx).items()
-                  if not name.startswith(("_", "pytest")) and name not in globals()})  # fmt: skip
+# The real-PBX fixtures (`pbx`, `controller`) come from tests/pbxfixtures.py.
 
 
 @pytest.fixture(scope="module")
