@@ -13,8 +13,19 @@ receives RTP, and the null sound device's clock thread drives the conference bri
 and hand events to the phone's event loop with `call_soon_threadsafe`. Every Python thread
 that calls into pjsua (the event loop's, and whichever drops the last reference to a call)
 is registered with `libRegisterThread` first. The endpoint is destroyed once, at interpreter
-exit (`atexit`), after every phone's pjsua objects have been released in order (media ports,
-calls, accounts, transports), so that exit neither hangs nor crashes.
+exit (`atexit`), after every phone's calls have been hung up and its accounts and transports
+closed, so that exit neither hangs nor crashes.
+
+Object lifetimes. Python never destroys a pjsua2 object that pjsua may still call back: such
+objects are handed to C++ (`__disown__`) and live until the process exits. The wheel's
+conference bridge (pjproject 2.15.1) removes a port asynchronously, in its clock thread's
+next tick, but `~AudioMediaPort` frees the port at once; and a port being destroyed in one
+thread while the clock thread waits for the GIL to call it back is called half-destroyed. Both
+crashed processes (SIGSEGV when a call's port was let go, often in a garbage-collection pass
+or at exit). So media ports are made once and reused (`_Stack.spare_ports`: at most a few per
+process, never leaving the bridge); a `Call` is kept after its call is over (its destructor would
+clear, and hang up, whatever later call pjsua put in the same slot); an `Account` is kept after
+`shutdown()` (its destructor would delete whichever account took its slot).
 
 One phone = one pjsua `Account` (digest auth, registration refreshed by pjsua itself) on a
 UDP transport of its own bound to its `LocalAddress` (not a shared transport: pjsua binds an
@@ -211,6 +222,33 @@ class _Stack:
         self.read_vector = _vector_reader()
         self.phones: weakref.WeakSet[RigPhone] = weakref.WeakSet()
         self.registered = threading.local()
+        self.ports_lock = threading.Lock()
+        self.spare_ports: list[_Port] = []  # on the bridge, connected to nothing, ready for a call
+        self.ports = 0  # media ports made (never destroyed)
+
+    def take_port(self, media: _Media) -> _Port:
+        """A media port for a call: a spare one, or a new one (handed to C++ for good)."""
+        with self.ports_lock:
+            port = self.spare_ports.pop() if self.spare_ports else None
+            if port is None:
+                self.ports += 1
+                number = self.ports
+        if port is None:
+            port = _Port(self.read_vector)
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
+            port.createPort(f"rig-port{number}", fmt)
+            port.__disown__()  # never destroyed: see the module docstring
+        port.attach(media)
+        return port
+
+    def give_back_port(self, port: _Port, *, reusable: bool) -> None:
+        """A call is done with `port`. Reused only if the call is over (pjsua took its audio
+        off the bridge, and with it every connection to the port); otherwise left idle."""
+        port.attach(None)
+        if reusable:
+            with self.ports_lock:
+                self.spare_ports.append(port)
 
 
 _stack_lock = threading.Lock()
@@ -287,19 +325,23 @@ class _Media:
 
 
 class _Port(pj.AudioMediaPort):  # type: ignore[misc]
-    """The rig's end of a call's audio on the conference bridge."""
+    """The rig's end of a call's audio on the conference bridge; serves one call at a time
+    (`_media`, None while idle) and is never destroyed (see the module docstring)."""
 
-    def __init__(self, media: _Media, read_vector: Any) -> None:
+    def __init__(self, read_vector: Any) -> None:
         super().__init__()
-        self._media = media
+        self._media: _Media | None = None
         self._read = read_vector
         self._silence = pj.ByteVector(bytes(2 * FRAME))
 
+    def attach(self, media: _Media | None) -> None:
+        self._media = media  # one reference assignment: atomic for the clock thread
+
     def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
         try:
-            media = getattr(self, "_media", None)
+            media = self._media
             if media is None:
-                return  # the port is being destroyed (its attributes go before it leaves the bridge)
+                return  # idle: between calls
             now = time.monotonic()
             size = int(frame.size)
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and size:
@@ -315,9 +357,9 @@ class _Port(pj.AudioMediaPort):  # type: ignore[misc]
 
     def onFrameRequested(self, frame: Any) -> None:  # noqa: N802
         try:
-            media = getattr(self, "_media", None)
+            media = self._media
             if media is None:
-                return  # being destroyed: the bridge sends silence
+                return  # idle: the bridge sends silence
             with media.lock:
                 if media.outgoing:
                     chunk = bytes(media.outgoing[: 2 * FRAME])
@@ -392,9 +434,6 @@ class RigCall:
     def __repr__(self) -> str:
         return f"RigCall({self.sip_call_id})"
 
-    def __del__(self) -> None:
-        _registered_if_alive()  # the pjsua objects below are destroyed in this thread
-
     # --- from pjsua's threads -------------------------------------------------------------
 
     def _notify(self, event: asyncio.Event) -> None:
@@ -450,16 +489,18 @@ class RigCall:
 
     def _attach(self, call: _PjCall) -> None:
         self._pjcall = call
-        self._port = _Port(self._media, self._stack.read_vector)
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
-        self._port.createPort(f"rig{id(self):x}"[:30], fmt)
+        self._port = self._stack.take_port(self._media)
 
     def _release(self) -> None:
-        """Drop the pjsua objects (the port leaves the bridge) in the calling thread."""
-        _registered_if_alive()
-        self._port = None
-        self._pjcall = None
+        """Let go of the pjsua objects: the port goes back to the spare ones (or stays idle if
+        the call is not over), the Call is handed to C++ (never destroyed: see the module
+        docstring). Nothing pjsua holds is destroyed here."""
+        port, self._port = self._port, None
+        if port is not None:
+            self._stack.give_back_port(port, reusable=self._ended)
+        call, self._pjcall = self._pjcall, None
+        if call is not None:
+            call.__disown__()
 
     # --- state --------------------------------------------------------------------------------
 
@@ -659,9 +700,6 @@ class RigPhone:
     def __repr__(self) -> str:
         return f"RigPhone({self.user}@{self._server.host}:{self._server.port})"
 
-    def __del__(self) -> None:
-        _registered_if_alive()
-
     @property
     def registered(self) -> bool:
         result = self._reg_result
@@ -798,7 +836,7 @@ class RigPhone:
                 account.shutdown()
             except pj.Error as exc:
                 log.debug("%s: account shutdown: %s", self.user, exc.info())
-            del account
+            account.__disown__()  # never destroyed: see the module docstring
         stack, transport, self._transport = self._stack, self._transport, None
         if stack is not None:
             stack.phones.discard(self)
@@ -830,7 +868,9 @@ class RigPhone:
             # assertion, so it is handed to C++ and never deleted.
             call.__disown__()
             rig_call._pjcall = None
-            rig_call._port = None
+            port, rig_call._port = rig_call._port, None
+            if port is not None:
+                stack.give_back_port(port, reusable=True)  # connected to nothing yet
             raise PhoneError(f"INVITE {number} failed: {exc.info()}") from exc
         rig_call.sip_call_id = str(call.getInfo().callIdString)
         with self._calls_lock:
