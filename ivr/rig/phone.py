@@ -234,7 +234,7 @@ class _Stack:
                 self.ports += 1
                 number = self.ports
         if port is None:
-            port = _Port(self.read_vector)
+            port = _Port(None, self.read_vector)
             fmt = pj.MediaFormatAudio()
             fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
             port.createPort(f"rig-port{number}", fmt)
@@ -328,9 +328,9 @@ class _Port(pj.AudioMediaPort):  # type: ignore[misc]
     """The rig's end of a call's audio on the conference bridge; serves one call at a time
     (`_media`, None while idle) and is never destroyed (see the module docstring)."""
 
-    def __init__(self, read_vector: Any) -> None:
+    def __init__(self, media: _Media | None, read_vector: Any) -> None:
         super().__init__()
-        self._media: _Media | None = None
+        self._media = media
         self._read = read_vector
         self._silence = pj.ByteVector(bytes(2 * FRAME))
 
