@@ -22,7 +22,7 @@ conference bridge (pjproject 2.15.1) removes a port asynchronously, in its clock
 next tick, but `~AudioMediaPort` frees the port at once; and a port being destroyed in one
 thread while the clock thread waits for the GIL to call it back is called half-destroyed. Both
 crashed processes (SIGSEGV when a call's port was let go, often in a garbage-collection pass
-or at exit). So media ports are made once and reused (`_Stack.spare_ports`: at most a few per
+or at exit). So media ports are made once and reused (`_Stack.spare_ports`, after a rest: a few per
 process, never leaving the bridge); a `Call` is kept after its call is over (its destructor would
 clear, and hang up, whatever later call pjsua put in the same slot); an `Account` is kept after
 `shutdown()` (its destructor would delete whichever account took its slot).
@@ -80,6 +80,7 @@ HANGUP_WAIT = 5.0  # seconds hangup() waits for the far end to confirm the BYE
 STALL = 5.0  # seconds without a frame sent before play() gives up on the media clock
 DTMF_MS = 120  # duration of one RFC 4733 key press
 DTMF_GAP_MS = 80  # what pjmedia adds per key (end packets, the next key's start) to wait for
+PORT_QUARANTINE = 1.0  # seconds a call's media port rests before another call may use it
 
 
 class PhoneError(Exception):
@@ -223,13 +224,19 @@ class _Stack:
         self.phones: weakref.WeakSet[RigPhone] = weakref.WeakSet()
         self.registered = threading.local()
         self.ports_lock = threading.Lock()
-        self.spare_ports: list[_Port] = []  # on the bridge, connected to nothing, ready for a call
+        self.spare_ports: list[tuple[float, _Port]] = []  # (when its call let go of it, port)
         self.ports = 0  # media ports made (never destroyed)
 
     def take_port(self, media: _Media) -> _Port:
         """A media port for a call: a spare one, or a new one (handed to C++ for good)."""
+        port = None
         with self.ports_lock:
-            port = self.spare_ports.pop() if self.spare_ports else None
+            now = time.monotonic()
+            for index, (freed, spare) in enumerate(self.spare_ports):
+                if now - freed >= PORT_QUARANTINE and not _listening(spare):
+                    port = spare
+                    del self.spare_ports[index]
+                    break
             if port is None:
                 self.ports += 1
                 number = self.ports
@@ -243,12 +250,21 @@ class _Stack:
         return port
 
     def give_back_port(self, port: _Port, *, reusable: bool) -> None:
-        """A call is done with `port`. Reused only if the call is over (pjsua took its audio
-        off the bridge, and with it every connection to the port); otherwise left idle."""
+        """A call is done with `port`. Reused only if the call is over (pjsua takes its audio
+        off the bridge, and with it every connection to the port), PORT_QUARANTINE s later and
+        once the bridge shows it connected to nothing; otherwise left idle for good."""
         port.attach(None)
         if reusable:
             with self.ports_lock:
-                self.spare_ports.append(port)
+                self.spare_ports.append((time.monotonic(), port))
+
+
+def _listening(port: _Port) -> bool:
+    """Whether the bridge still has `port` sending to some port (a call's audio)."""
+    try:
+        return len(port.getPortInfo().listeners) > 0
+    except pj.Error:
+        return True
 
 
 _stack_lock = threading.Lock()
