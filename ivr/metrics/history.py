@@ -37,7 +37,7 @@ from routing.decision import can_serve
 from routing.model import Caller
 
 if TYPE_CHECKING:
-    from ivr.cli_staffing import HistoryRequest
+    from ivr.cli.staffing import HistoryRequest
 
 WIDTHS: tuple[Width, ...] = (15, 30, 60, 1440)
 
@@ -150,7 +150,7 @@ def history_loader(echo: Callable[[str], None], now: Callable[[], dt.datetime] =
                    ) -> Callable[[HistoryRequest], Sequence[IntervalLoad]]:
     """The HistoryLoader `ivr staffing` runs: the store named by the request's configuration,
     days in the planning zone. Queues it cannot plan are reported through `echo`."""
-    from ivr.cli_staffing import HistoryUnavailable
+    from ivr.cli.staffing import HistoryUnavailable
     from ivr.records.store import CallStore, StoreError
 
     def load(request: HistoryRequest) -> Sequence[IntervalLoad]:

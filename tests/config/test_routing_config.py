@@ -293,7 +293,7 @@ def test_queue_language_key_vip_numbers_and_redis_url(example: Example) -> None:
 def test_ivr_check_lists_routing_problems_with_the_rest(example: Example) -> None:
     from click.testing import CliRunner
 
-    from ivr.cli import main
+    from ivr.cli.main import main
 
     example.edit(ROUTING, "    endpoint: PJSIP/1003\n", "    endpoint: PJSIP/1001\n")
     example.edit(FLOW, "      1: billing-menu\n", "      1: billng\n")

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from exportkit import make_config, write_handcalls
 from handcalls import H2
-from ivr.cli import main
+from ivr.cli.main import main
 
 DAYS = ("--since", "2026-11-25", "--until", "2026-11-26")
 NOW = ("--now", "2026-11-27T00:00:00+0000")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import pgkit
 from exportkit import make_config, write_handcalls
-from ivr.cli import main
+from ivr.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from playwright.async_api import async_playwright
 
 from exportkit import make_config, write_handcalls
 from handcalls import SETTINGS
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.metrics.html_report import ReportInput, leg_figures, render_report
 from ivr.metrics.ivr_funnel import Funnel
 

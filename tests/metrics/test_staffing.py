@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from ivr.cli_staffing import HistoryRequest, HistoryUnavailable, staffing, staffing_command
+from ivr.cli.staffing import HistoryRequest, HistoryUnavailable, staffing, staffing_command
 from ivr.metrics.erlang import QueueModel, StaffingTarget, recommend
 from ivr.metrics.staffing import ForecastError, IntervalLoad, StaffingPolicy, plan, read_forecast
 from servekit import copy_config

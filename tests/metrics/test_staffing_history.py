@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from exportkit import make_config, write_handcalls
 from handcalls import sh
-from ivr.cli import main
-from ivr.cli_staffing import staffing_command
+from ivr.cli.main import main
+from ivr.cli.staffing import staffing_command
 from ivr.metrics.history import history_loader
 from ivr.metrics.staffing import EXPORT_COLUMNS, IntervalLoad, StaffingPolicy, export_values, plan
 

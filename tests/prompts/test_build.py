@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.prompts.audio import decode
 from ivr.prompts.build import Builder
 from ivr.prompts.catalog import load_catalog

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.config.loader import check_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.prompts.audio import ffmpeg
 from ivr.prompts.engines import EdgeEngine, choose_engine
 

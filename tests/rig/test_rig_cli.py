@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.rig.phone import RigPhone, SipServer
 from rigkit import PROMPTS, FakeIvr, local_address
 

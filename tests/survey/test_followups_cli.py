@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from ivr.cli import main
+from ivr.cli.main import main
 from servekit import copy_config
 from survey_engine.config import FollowUps
 from survey_engine.followup import follow_up

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner, Result
 
-from ivr.cli import main
+from ivr.cli.main import main
 from servekit import copy_config
 from survey_engine.model import Answer, QuestionKind, ResponseStatus, SurveyResponse
 from survey_engine.report import GroupBy, GroupFigures, SurveyReport, build_report

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.records.model import CallEnded, CallRow, CallStarted, Disposition, EventKind, PathEvent, QueueLeg
 from ivr.records.store import CallStore, caller_key
 from servekit import IVR, REPO, copy_config

@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, cast
 
 import click
 
-from ivr.cli_common import fail, load
+from ivr.cli.common import fail, load
 from ivr.metrics.model import EXPORT_KINDS as KINDS
 from ivr.metrics.model import ExportKind as Kind
 

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING
 import click
 
 from ivr import __version__
-from ivr.cli_export import export
-from ivr.cli_feedback import feedback
-from ivr.cli_report import report_html
-from ivr.cli_rig import rig
-from ivr.cli_staffing import staffing_command
-from ivr.cli_survey import followups, report
+from ivr.cli.export import export
+from ivr.cli.feedback import feedback
+from ivr.cli.report import report_html
+from ivr.cli.rig import rig
+from ivr.cli.staffing import staffing_command
+from ivr.cli.survey import followups, report
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ivr.admin import PresenceOp
-    from ivr.cli_staffing import HistoryRequest
+    from ivr.cli.staffing import HistoryRequest
     from ivr.metrics.staffing import IntervalLoad
 
 DEFAULT_CONFIG = Path("config")
@@ -376,6 +376,3 @@ main.add_command(followups)
 main.add_command(feedback)
 main.add_command(rig)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli_common import fail, load
+from ivr.cli.common import fail, load
 
 from survey_engine.model import FollowUp
 from survey_engine.report import GROUP_BY, GroupBy, GroupFigures, SurveyReport, build_report

@@ -10,8 +10,8 @@ from typing import cast
 
 import click
 
-from ivr.cli_common import fail, load
-from ivr.cli_export import (
+from ivr.cli.common import fail, load
+from ivr.cli.export import (
     MINUTES,
     config_option,
     days,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ivr.cli_common import fail, load
+from ivr.cli.common import fail, load
 
 if TYPE_CHECKING:  # the commands import what they use, so that `ivr --help` stays quick
     from ivr.config.loader import LoadedConfig
