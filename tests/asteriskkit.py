@@ -153,7 +153,10 @@ class RealAsterisk:
     def start(self, *, modules: Path | None = None) -> None:
         render_dialplans(self.conf, self.ports, modules=modules)
         if self.runs_script:
-            done = subprocess.run([str(self.program), "start", str(self.run_dir), str(self.conf)],
+            # Asterisk paces RTP in real time: on a busy machine it goes ahead of other work
+            # (nice -10 as root; nice refuses elsewhere, and it starts at the normal priority).
+            nice = ["nice", "-n", "-10"] if os.geteuid() == 0 else []
+            done = subprocess.run([*nice, str(self.program), "start", str(self.run_dir), str(self.conf)],
                                   capture_output=True, text=True, timeout=60)  # fmt: skip
             if done.returncode != 0:
                 raise RuntimeError(f"Asterisk did not start:\n{done.stdout}{done.stderr}")
