@@ -149,7 +149,7 @@ def _ncc(template: Floats, received: Floats) -> Floats:
     return score
 
 
-def _scores(template: Template, pcm: Pcm, start: int) -> tuple[int, Floats] | None:
+def _scores(template: Template, pcm: Pcm, start: int) -> tuple[int, Floats, dict[int, _Warp]] | None:
     """(first frame, score of each window from it); windows that are mostly silence score
     -1. None: not enough audio yet."""
     first = start // HOP
@@ -160,10 +160,84 @@ def _scores(template: Template, pcm: Pcm, start: int) -> tuple[int, Floats] | No
     scores = _ncc(template.envelope, received)
     sounding = np.lib.stride_tricks.sliding_window_view(received > AUDIO_DB, frames).mean(axis=1)
     wanted = float((template.envelope > AUDIO_DB).mean())
-    return first, np.where(sounding >= 0.5 * wanted, scores, -1.0)
+    scores, warps = _with_warps(template, received, np.where(sounding >= 0.5 * wanted, scores, -1.0))
+    return first, scores, warps
 
 
-def _match(template: Template, first: int, scores: Floats, index: int) -> Match:
+# A phone's jitter buffer drops or inserts 10-40 ms here and there (pjmedia's adaptive
+# buffer shrinking after hold music, or refilling after a late packet): each shifts the rest
+# of a prompt. The warped score lets every half second of the template move by up to 40 ms
+# against the half second before it, so a prompt heard whole still scores as such.
+SEGMENT = 50  # hops (0.5 s) that move together
+MAX_SHIFT = 4  # hops (40 ms) a segment may move against the one before
+WARP_FROM = 0.5  # rigid score from which a place is worth a warped look ...
+WARP_BELOW = 0.9  # ... and up to which: a better rigid match stands as it is
+
+
+def _correlation(a: Floats, b: Floats) -> float:
+    x, y = a - a.mean(), b - b.mean()
+    denominator = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x @ y) / denominator) if denominator > 0 else 0.0
+
+
+FIRST_SHIFT = 15  # hops (150 ms) the first segment may lie from the rigid match's place
+
+
+@dataclass(frozen=True)
+class _Warp:
+    score: float
+    start: int  # envelope frame where the warped match starts
+    end: int  # envelope frame after its last
+
+
+def _warped(template: Floats, received: Floats, index: int) -> _Warp | None:
+    """The correlation of `template` with `received` near `index`, each segment of the
+    template taking the shift (within MAX_SHIFT of the one before) that fits it best."""
+    pieces: list[Floats] = []
+    shift, start = 0, None
+    for begin in range(0, len(template), SEGMENT):
+        segment = template[begin : begin + SEGMENT]
+        centred = segment - segment.mean()
+        reach = FIRST_SHIFT if start is None else MAX_SHIFT
+        best: tuple[float, int] | None = None
+        for candidate in range(shift - reach, shift + reach + 1):
+            at = index + begin + candidate
+            if at < 0 or at + len(segment) > len(received):
+                continue
+            window = received[at : at + len(segment)]
+            error = float(np.square(centred - (window - window.mean())).sum())
+            if best is None or error < best[0]:
+                best = (error, candidate)
+        if best is None:
+            return None
+        shift = best[1]
+        at = index + begin + shift
+        start = at if start is None else start
+        pieces.append(received[at : at + len(segment)])
+    assert start is not None  # a template has at least one segment
+    return _Warp(_correlation(template, np.concatenate(pieces)), start, at + len(pieces[-1]))
+
+
+def _with_warps(template: Template, received: Floats, scores: Floats) -> tuple[Floats, dict[int, _Warp]]:
+    """`scores`, raised to the warped score at the local peaks worth a look, and the warped
+    matches by index."""
+    out = scores.copy()
+    warps: dict[int, _Warp] = {}
+    for index in np.flatnonzero((scores >= WARP_FROM) & (scores < WARP_BELOW)):
+        lo, hi = max(0, index - MAX_SHIFT), index + MAX_SHIFT + 1
+        if scores[index] != scores[lo:hi].max():
+            continue  # one look per peak
+        warp = _warped(template.envelope, received, int(index))
+        if warp is not None and warp.score > scores[index]:
+            out[index] = warp.score
+            warps[int(index)] = warp
+    return out, warps
+
+
+def _match(template: Template, first: int, scores: Floats, index: int, warps: dict[int, _Warp]) -> Match:
+    warp = warps.get(index)
+    if warp is not None:
+        return Match((first + warp.start) * HOP, (first + warp.end) * HOP + FRAME - HOP, warp.score)
     begin = (first + index) * HOP
     return Match(begin, begin + len(template.envelope) * HOP + FRAME - HOP, float(scores[index]))
 
@@ -174,8 +248,8 @@ def best_match(template: Template, pcm: Pcm, *, start: int = 0) -> Match | None:
     found = _scores(template, pcm, start)
     if found is None:
         return None
-    first, scores = found
-    return _match(template, first, scores, int(np.argmax(scores)))
+    first, scores, warps = found
+    return _match(template, first, scores, int(np.argmax(scores)), warps)
 
 
 def find_prompt(template: Template, pcm: Pcm, *, start: int = 0, threshold: float = 0.8) -> Match | None:
@@ -184,13 +258,13 @@ def find_prompt(template: Template, pcm: Pcm, *, start: int = 0, threshold: floa
     found = _scores(template, pcm, start)
     if found is None:
         return None
-    first, scores = found
+    first, scores, warps = found
     above = scores >= threshold
     if not above.any():
         return None
     begin = int(np.argmax(above))
     length = int(np.argmin(above[begin:])) if not above[begin:].all() else len(above) - begin
-    return _match(template, first, scores, begin + int(np.argmax(scores[begin : begin + length])))
+    return _match(template, first, scores, begin + int(np.argmax(scores[begin : begin + length])), warps)
 
 
 def _runs(flags: npt.NDArray[np.bool_], frames: int) -> int | None:

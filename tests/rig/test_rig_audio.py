@@ -22,6 +22,7 @@ from ivr.rig.audio import (
     sound,
     to_unsigned8,
 )
+from ivr.rig import audio
 from ivr.rig.dtmf import Pcm
 from rigkit import prompt
 
@@ -203,3 +204,32 @@ def test_sound_and_silence_are_found_after_the_start_given() -> None:
     quiet_end = silence(pcm, start=RATE, seconds=1.5)
     assert quiet_end is not None and quiet_end >= RATE + 800 + round(1.5 * RATE)
     assert silence(pcm, start=RATE, seconds=2.5) is None
+
+
+def _jitter_buffer_warps(pcm: Pcm) -> Pcm:
+    """What pjmedia's adaptive jitter buffer did to prompts on the real PBX: 30-40 ms of
+    silence inserted when it ran empty, 10 ms frames dropped while it shrank, every second
+    or so (0.69-0.89 where a rigid match wants 0.85)."""
+    parts, last = [], 0
+    for n, second in enumerate(np.arange(0.6, len(pcm) / audio.RATE - 0.5, 0.8)):
+        at = round(second * audio.RATE)
+        parts.append(pcm[last:at])
+        if n % 2:
+            last = at + 80  # a 10 ms frame dropped
+        else:
+            parts.append(np.zeros(320, dtype=np.int16))  # 40 ms of silence
+            last = at
+    parts.append(pcm[last:])
+    return np.concatenate(parts)
+
+
+def test_a_prompt_a_jitter_buffer_warped_is_still_recognised_and_others_are_not() -> None:
+    played = prompt("en-US", "main-menu")
+    heard = np.concatenate([np.zeros(4000, dtype=np.int16), _jitter_buffer_warps(played), np.zeros(4000, dtype=np.int16)])
+    template = audio.Template.of("main-menu", played)
+    rigid = audio._ncc(template.envelope, audio.envelope(heard)).max()
+    assert rigid < 0.85  # a rigid match misses it, as the rig did after a bridge
+    match = audio.find_prompt(template, heard, threshold=0.85)
+    assert match is not None and abs(match.start - (4000 + template.lead_in)) <= 2 * audio.HOP, match
+    for other in ("billing-menu", "technical-menu", "no-input", "goodbye"):
+        assert audio.find_prompt(audio.Template.of(other, prompt("en-US", other)), heard, threshold=0.85) is None, other
