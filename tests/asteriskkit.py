@@ -140,7 +140,7 @@ class RealAsterisk:
         self.run_dir = folder / "run"
         self.conf = folder / "conf"
         self.ports = PbxPorts(sip=free_udp_port_pair(), ami=free_port(), agi=free_port(),
-                              rtp_start=20000 + (os.getpid() % 40) * 1000)  # fmt: skip
+                              rtp_start=24000 + (os.getpid() % 3) * 1000)  # fmt: skip
 
     @property
     def sip_port(self) -> int:

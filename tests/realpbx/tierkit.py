@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -26,13 +25,21 @@ from servekit import REPO, Served
 
 PROMPTS = REPO / "prompts" / "sounds"
 HOTLINE = "4008001234"
-# Each test phone gets 20 RTP ports of its own, away from Asterisk's (rtp.conf) and the
-# loopback rig tests' (21000-23999): a range per process (pid), then per phone.
+# Each phone gets 20 RTP ports of its own, all below the ephemeral ports (32768-), where a
+# port picked as free (a phone's SIP port) could be taken from under another process's RTP:
+# Asterisk 24000-26999 (asteriskkit), the rig's loopback tests 21000-23999, their real-PBX
+# farms 27000-29199, phones of this process 29400-29799, worker process n 30000 + 200 n.
 _ranges = itertools.count()
+_rtp_base = [29400]
+
+
+def use_rtp_ports_from(base: int) -> None:
+    """A worker process's own RTP ports (10 phones' worth from `base`)."""
+    _rtp_base[0] = base
 
 
 def local_address() -> LocalAddress:
-    start = 40000 + (os.getpid() % 40) * 500 + (next(_ranges) % 25) * 20
+    start = _rtp_base[0] + (next(_ranges) % 10) * 20
     return LocalAddress("127.0.0.1", free_udp_port("127.0.0.1"), range(start, start + 20))
 
 
@@ -138,9 +145,10 @@ def run_jobs(tmp_path: Path, pbx: RealAsterisk, jobs: list[Job], *, within: floa
     """Every job in a worker process of its own, all at once; the outcomes by caller."""
     processes = []
     stop_file = tmp_path / f"stop-{time.monotonic_ns()}"
-    for job in jobs:
+    assert len(jobs) <= 13, "worker RTP ranges end below 32768"
+    for n, job in enumerate(jobs):
         users = [*job.calls, *job.agents]
-        spec = {"sip_port": pbx.sip_port, "passwords": {u: pbx.password(u) for u in users}, "tmp": str(tmp_path), "stop_file": str(stop_file), "calls": job.calls, "agents": job.agents, "hold": job.hold,
+        spec = {"sip_port": pbx.sip_port, "passwords": {u: pbx.password(u) for u in users}, "tmp": str(tmp_path), "stop_file": str(stop_file), "rtp_base": 30000 + 200 * n, "calls": job.calls, "agents": job.agents, "hold": job.hold,
                 "answer_after": job.answer_after, "login": job.login}  # fmt: skip
         processes.append(subprocess.Popen([sys.executable, "-X", "faulthandler", str(WORKER), json.dumps(spec)], cwd=REPO,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip

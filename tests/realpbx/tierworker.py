@@ -1,7 +1,7 @@
 """One process of the real-PBX tier's phones (`python tierworker.py JOB`).
 
 The pjsua2 wheel holds 4 calls and 8 phones per process (ivr/rig/phone.py), so a test with
-more calls at once runs several of these. JOB is JSON: {"sip_port", "tmp",
+more calls at once runs several of these. JOB is JSON: {"sip_port", "tmp", "rtp_base" (its phones' RTP ports),
 "calls": {caller user: scenarios YAML text}, "passwords": {user: password},
 "agents": [agent users] (optional, answering with "hold" and "answer_after" seconds; logged
 in with *71 first and out with *72 after; with no calls, until "stop_file" exists)}. It prints one JSON line: per caller, its
@@ -28,6 +28,7 @@ import tierkit  # noqa: E402
 
 async def run(job: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     pbx = tierkit.PbxAddress(job["sip_port"], job["passwords"])
+    tierkit.use_rtp_ports_from(job["rtp_base"])
     async with AsyncExitStack() as stack:
         agents = None
         if job.get("agents"):
