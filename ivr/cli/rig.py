@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ivr.rig.scenario import PlannedScenario
 
 RTP_DEFAULT = "20000-29999"
+CONCURRENCY_DEFAULT = 4
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class _Options:
     concurrency: int
     local_ip: str | None
     rtp_ports: str
+    verbose: bool
 
 
 def _pbx(value: str) -> tuple[str, int]:
@@ -84,7 +86,7 @@ def rig() -> None:
 @click.option(
     "--concurrency",
     type=click.IntRange(1),
-    help="Scenarios run at once (default and most: 4, or 2 with agent phones: the rig's process holds 4 calls).",
+    help=f"Scenarios run at once (default {CONCURRENCY_DEFAULT}); phones run in as many processes as that needs.",
 )
 @click.option("--local-ip", help="Address the phones listen on and announce (default: the one that reaches the PBX).")
 @click.option("--rtp-ports", default=RTP_DEFAULT, show_default=True, help="UDP ports the phones' audio may use.")
@@ -123,19 +125,12 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _pbx(pbx)
-    from ivr.rig.phone import MAX_CALLS, MAX_PHONES
-
-    if agents + 1 > MAX_PHONES:
-        raise click.BadParameter(f"{agents}: at most {MAX_PHONES - 1} agent phones (pjsua holds {MAX_PHONES} phones per process)", param_hint="--agents")
-    # Each scenario is a call of the caller phone, and one of an agent phone when it reaches one.
-    most = MAX_CALLS // 2 if agents else MAX_CALLS
     if concurrency is None:
-        concurrency = most
-    elif concurrency > most:
-        why = f"{MAX_CALLS} calls at once per process, a scenario that reaches an agent is two" if agents else f"{MAX_CALLS} calls at once per process"
-        raise click.BadParameter(f"{concurrency}: at most {most} ({why})", param_hint="--concurrency")
-    if len(_port_range(rtp_ports)) < 4 * (agents + 1):
-        raise click.BadParameter(f"{rtp_ports!r}: too few ports for {agents + 1} phones (4 each at least)", param_hint="--rtp-ports")
+        concurrency = CONCURRENCY_DEFAULT
+    if len(_port_range(rtp_ports)) < 4 * (agents + concurrency):
+        raise click.BadParameter(
+            f"{rtp_ports!r}: too few ports for {agents} agent phones and {concurrency} calls (4 each at least)", param_hint="--rtp-ports"
+        )
     try:
         planned = load_files(list(scenarios))
     except ScenarioError as exc:
@@ -155,7 +150,7 @@ def run(
         sys.exit(2)
     options = _Options(
         pbx, user, password, agents, agent_user_prefix, agent_password, agent_answer_after, agent_hold,
-        audio, agent_login, agent_logout, concurrency, local_ip, rtp_ports,
+        audio, agent_login, agent_logout, concurrency, local_ip, rtp_ports, verbose,
     )  # fmt: skip
     results = asyncio.run(_run(planned, options))
     print_results(results, Console(soft_wrap=False))
@@ -167,34 +162,43 @@ def run(
 
 async def _run(planned: list[PlannedScenario], options: _Options) -> list[ScenarioResult]:
     from ivr.rig.agents import AgentBehaviour, AgentPool
-    from ivr.rig.phone import LocalAddress, PhoneError, RigPhone, SipServer, free_udp_port, local_ip_towards
+    from ivr.rig.farm import CallerLines, PhoneFarm
+    from ivr.rig.phone import LocalAddress, PhoneError, SipServer, free_udp_port, local_ip_towards
     from ivr.rig.runner import Runner, ScenarioResult  # noqa: F811 - the run-time name
 
     host, port = _pbx(options.pbx)
     server = SipServer(host, port)
     ports = _port_range(options.rtp_ports)
-    share = len(ports) // (options.agents + 1)
+    # A caller line holds at least one call: never more phones than agents + concurrency.
+    share = len(ports) // (options.agents + options.concurrency)
+    blocks = iter(range(ports.start, ports.stop - share + 1, share))
 
     def all_error(reason: str) -> list[ScenarioResult]:
         return [ScenarioResult(s, "error", reason) for s in planned]
 
+    farm = PhoneFarm(server, verbose=options.verbose)
+    pool: AgentPool | None = None
+    caller: CallerLines | None = None
     try:
-        ip = options.local_ip or local_ip_towards(server)
+        try:
+            ip = options.local_ip or local_ip_towards(server)
 
-        def local(index: int) -> LocalAddress:
-            start = ports.start + index * share
-            return LocalAddress(ip, free_udp_port(ip), range(start, start + share))
+            def local() -> LocalAddress:
+                start = next(blocks)
+                return LocalAddress(ip, free_udp_port(ip), range(start, start + share))
 
-        caller = RigPhone(server, options.user, options.password, local(0))
-        pool: AgentPool | None = None
-        if options.agents:
-            users = [f"{options.agent_user_prefix}{i}" for i in range(1, options.agents + 1)]
-            phones = [RigPhone(server, u, options.agent_password.replace("{user}", u), local(i + 1)) for i, u in enumerate(users)]
-            behaviour = AgentBehaviour(options.agent_answer_after, options.agent_hold, options.agent_audio)
-            pool = AgentPool(phones, behaviour)
-    except OSError as exc:  # an unknown host, an address that is not this machine's
-        return all_error(f"cannot set up the rig's phones for {host}:{port}: {exc}")
-    try:
+            if options.agents:
+                users = [f"{options.agent_user_prefix}{i}" for i in range(1, options.agents + 1)]
+                phones = [await farm.phone(u, options.agent_password.replace("{user}", u), local()) for u in users]
+                behaviour = AgentBehaviour(options.agent_answer_after, options.agent_hold, options.agent_audio)
+                pool = AgentPool(list(phones), behaviour)
+            caller = await farm.caller(options.user, options.password, local, calls=options.concurrency)
+            click.echo(
+                f"rig: {options.agents} agent phones and caller {options.user} on {caller.lines} line(s)"
+                f" in {farm.hosts} process(es)", err=True,
+            )  # fmt: skip
+        except OSError as exc:  # an unknown host, an address that is not this machine's
+            return all_error(f"cannot set up the rig's phones for {host}:{port}: {exc}")
         try:
             await caller.start()
             if pool is not None:
@@ -213,5 +217,6 @@ async def _run(planned: list[PlannedScenario], options: _Options) -> list[Scenar
     finally:
         if pool is not None:
             await pool.stop()
-        await caller.stop()
-
+        if caller is not None:
+            await caller.stop()
+        await farm.close()

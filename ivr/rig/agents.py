@@ -22,7 +22,8 @@ import numpy as np
 
 from ivr.rig.audio import RATE
 from ivr.rig.dtmf import Pcm, tones
-from ivr.rig.phone import MAX_CALLS, PhoneError, RigCall, RigPhone
+from ivr.rig.lines import Call, Phone
+from ivr.rig.phone import MAX_CALLS, PhoneError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def identification(code: str) -> Pcm:
 
 
 class AgentPool:
-    def __init__(self, phones: list[RigPhone], behaviour: AgentBehaviour) -> None:
+    def __init__(self, phones: list[Phone], behaviour: AgentBehaviour) -> None:
         self._phones = phones
         self._behaviour = behaviour
         self._serials = itertools.count(1)
@@ -86,11 +87,11 @@ class AgentPool:
 
         slots = asyncio.Semaphore(MAX_CALLS)  # the calls this process can hold at once
 
-        async def one(phone: RigPhone) -> None:
+        async def one(phone: Phone) -> None:
             async with slots:
                 await dial_and_wait(phone)
 
-        async def dial_and_wait(phone: RigPhone) -> None:
+        async def dial_and_wait(phone: Phone) -> None:
             call = await phone.dial(code, timeout=timeout)
             if not await call.wait_ended(timeout):
                 await call.hangup()
@@ -111,12 +112,12 @@ class AgentPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, phone: RigPhone) -> None:
+    async def _serve(self, phone: Phone) -> None:
         while True:
             call = await phone.incoming()
             self._spawn(self._take(phone, call), f"rig-agent-{phone.user}-call")
 
-    async def _take(self, phone: RigPhone, call: RigCall) -> None:
+    async def _take(self, phone: Phone, call: Call) -> None:
         try:
             await asyncio.sleep(self._behaviour.answer_after)
             if call.ended:

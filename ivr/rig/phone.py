@@ -693,14 +693,19 @@ class RigPhone:
     """A registered SIP phone. `incoming()` gives the calls offered to it.
 
     `register_expiry` is the registration's lifetime asked for (seconds; the registrar may
-    give another); pjsua registers again before it runs out."""
+    give another); pjsua registers again before it runs out. A phone made with
+    `register=False` only places calls (authenticating each INVITE): a second line of a
+    caller whose first line, in another process, holds the registration."""
 
-    def __init__(self, server: SipServer, user: str, password: str, local: LocalAddress, *, register_expiry: int = 300) -> None:
+    def __init__(
+        self, server: SipServer, user: str, password: str, local: LocalAddress, *, register_expiry: int = 300, register: bool = True
+    ) -> None:
         self.user = user
         self._server = server
         self._password = password
         self._local = local
         self._expiry = register_expiry
+        self._register = register
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stack: _Stack | None = None
         self._incoming: asyncio.Queue[RigCall] = asyncio.Queue()
@@ -755,7 +760,7 @@ class RigPhone:
     # --- the phone's life ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """REGISTER with the server; return once registered."""
+        """REGISTER with the server (unless made not to); return once registered."""
         self._loop = asyncio.get_running_loop()
         stack = self._stack = _endpoint()
         where = f"{self._server.host}:{self._server.port}"
@@ -778,6 +783,9 @@ class RigPhone:
         except pj.Error as exc:
             self._release()
             raise PhoneError(f"{self.user}: cannot set up the account: {exc.info()}") from exc
+        if not self._register:
+            self._running = True
+            return
         deadline = time.monotonic() + REGISTER_TIMEOUT
         while self._reg_result is None:
             left = deadline - time.monotonic()
@@ -798,6 +806,7 @@ class RigPhone:
         config = pj.AccountConfig()
         config.idUri = f"sip:{self.user}@{host}:{port}"
         config.regConfig.registrarUri = f"sip:{host}:{port}"
+        config.regConfig.registerOnAdd = self._register
         config.regConfig.timeoutSec = self._expiry
         config.regConfig.delayBeforeRefreshSec = max(1, min(5, self._expiry // 4))
         config.regConfig.retryIntervalSec = 5

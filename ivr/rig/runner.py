@@ -19,7 +19,8 @@ from ivr.rig import audio
 from ivr.rig.agents import AgentCall, AgentPool
 from ivr.rig.dtmf import HOP as DTMF_HOP
 from ivr.rig.dtmf import Pcm, detect
-from ivr.rig.phone import PhoneError, RigCall, RigPhone
+from ivr.rig.lines import Call, Phone
+from ivr.rig.phone import PhoneError
 from ivr.rig.scenario import PlannedScenario, PlannedStep
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ScenarioResult:
 class _Line:
     """A scenario's call while it runs."""
 
-    call: RigCall
+    call: Call
     cursor: int = 0  # sample of the received audio that later steps look after
     agent_call: AgentCall | None = None
 
@@ -58,7 +59,7 @@ class _Line:
 
 
 class Runner:
-    def __init__(self, caller: RigPhone, agents: AgentPool | None = None, *, concurrency: int = 4) -> None:
+    def __init__(self, caller: Phone, agents: AgentPool | None = None, *, concurrency: int = 4) -> None:
         self._caller = caller
         self._agents = agents
         self._slots = asyncio.Semaphore(concurrency)

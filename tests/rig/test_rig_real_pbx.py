@@ -10,7 +10,7 @@ regression test per way pyVoIP 1.6.8 failed there.
    for a retransmission, so of four agents dialling *71 at once only one was answered.
 
 Plus 20 phones registered and calling at once (pjsua holds 8 phones and 4 calls per
-process: five processes of tests/rig/phonefarm.py), a registration refreshed by pjsua
+process: the rig's farm runs them in five host processes), a registration refreshed by pjsua
 keeping the phone reachable, and both kinds of keys driving the menu.
 
 The long call runs in a process of its own from the first test on, beside the others; the
@@ -19,6 +19,7 @@ test that checks it comes after them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -34,10 +35,12 @@ from typing import Any
 import pytest
 
 from asteriskkit import RealAsterisk
-from ivr.rig.phone import RigPhone, SipServer
+from ivr.rig import audio
+from ivr.rig.farm import PhoneFarm
+from ivr.rig.phone import LocalAddress, RigPhone, SipServer, free_udp_port
 from ivr.rig.runner import Runner
 from ivr.rig.scenario import load_files
-from rigkit import PROMPTS, REPO, local_address
+from rigkit import PROMPTS, REPO, eventually, local_address
 from servekit import Served
 
 pytestmark = pytest.mark.asterisk
@@ -180,24 +183,32 @@ async def test_rfc4733_keys_drive_the_menu(pbx: RealAsterisk, controller: Served
 """, dtmf="rfc4733")
 
 
-def test_twenty_phones_register_and_call_the_hotline_at_once(pbx: RealAsterisk, controller: Served, held_call: HeldCall) -> None:
-    users = ["caller1", *(f"caller{n}" for n in range(2, 21))]
-    call = {"dial": "4008001234", "hold": 12, "expect": ["zh-CN", "recording-notice"]}
-    processes = [farm(pbx, [phone_spec(pbx, u, calls=[call]) for u in users[i:i + 4]], rtp=28000 + 200 * i)
-                 for i in range(0, 20, 4)]  # fmt: skip
-    most = 0
-    while any(p.poll() is None for p in processes) and most < 20:
-        most = max(most, sum(1 for c in pbx.channels() if c.startswith("PJSIP/caller")))
-        time.sleep(0.2)
-    results = [phone for p in processes for phone in farm_result(p, within=30)]
+async def test_twenty_phones_of_the_rigs_farm_register_and_call_the_hotline_at_once(
+    pbx: RealAsterisk, controller: Served, held_call: HeldCall
+) -> None:
+    """ivr.rig.farm puts 20 phones in five host processes (pjsua holds 4 calls per process);
+    all 20 calls are up at once, and each caller hears the recording notice."""
+    users = [f"caller{n}" for n in range(1, 21)]
+    farm = PhoneFarm(SipServer("127.0.0.1", pbx.ports.sip))
+    template = audio.Template.of("recording-notice", audio.load_wav(PROMPTS / "zh-CN" / "recording-notice.wav"))
+    started = time.process_time()
+    try:
+        phones = [await farm.phone(u, pbx.password(u), LocalAddress("127.0.0.1", free_udp_port("127.0.0.1"), range(28000 + 40 * i, 28040 + 40 * i)))
+                  for i, u in enumerate(users)]  # fmt: skip
+        assert farm.hosts == 5
+        await asyncio.gather(*(phone.start() for phone in phones))
+        calls = await asyncio.gather(*(phone.dial("4008001234", timeout=15) for phone in phones))
+        heard = await asyncio.gather(*(eventually(lambda c=c: audio.find_prompt(template, c.heard()), within=20) for c in calls))
+        up = sum(1 for c in pbx.channels() if c.startswith("PJSIP/caller"))
+        await asyncio.gather(*(call.hangup() for call in calls))
+        ended = [call.ended for call in calls]
+    finally:
+        await farm.close()
+    print(f"20 phones in {farm.hosts} host processes: {time.process_time() - started:.1f} s CPU in the controlling process")
 
-    cpu = sum(r["process"]["cpu_s"] for r in results[::4])
-    print(f"20 phones in 5 processes: {cpu:.1f} s CPU in {max(r['process']['wall_s'] for r in results):.1f} s")
-    assert most >= 20, f"at most {most} of the 20 calls were up at once"
-    assert sorted(r["user"] for r in results) == sorted(users)
-    for phone in results:
-        [placed] = phone["calls"]
-        assert placed["heard"] is not None and placed["ended_by"] == "rig", phone
+    assert up >= 20, f"{up} of the 20 calls were up at once"
+    assert all(m is not None for m in heard), [(u, m) for u, m in zip(users, heard)]
+    assert all(ended), "a call did not end when the rig hung up"
 
 
 def test_a_call_held_for_more_than_60_s_stays_up_and_the_rig_hangs_it_up(pbx: RealAsterisk, held_call: HeldCall) -> None:
