@@ -23,7 +23,7 @@ from amiconfig import config_with_ami
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import CallerScript, CallResult, Press, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.ami import ORIGINATE_NO_ANSWER, AmiCallEvents, AmiPeer
-from ivr.pbxsim.caller import Step
+from ivr.pbxsim.caller import Agent, AgentBehaviour, Step
 from ivr.records.model import CallbackRequest, CallRow, Disposition
 from ivr.records.store import CallStore
 from routing.config import RoutingConfig
@@ -67,10 +67,10 @@ class Rig:
         self.worker = controller.callbacks
         self.sounds = SoundLibrary([(controller.config.server.prompts.asterisk_dir, REPO / "prompts" / "sounds")])
 
-    async def call(self, *steps: Step, caller_id: str = CALLER) -> CallResult:
+    async def call(self, *steps: Step, caller_id: str = CALLER, agents: dict[str, AgentBehaviour] | None = None) -> CallResult:
         assert self.controller.server is not None
         call = SimCall(CallerScript((*TO_BILLING, *steps), caller_id=caller_id), extension=HOTLINE,
-                       script=f"ivr?hotline={HOTLINE}")
+                       script=f"ivr?hotline={HOTLINE}", agents=agents or {})
         return await place_call("127.0.0.1", self.controller.server.bound_port, call, sounds=self.sounds,
                                 observer=AmiCallEvents(self.peer))
 
@@ -219,18 +219,22 @@ async def test_a_failure_then_a_success_on_the_retry(make_rig: RigFactory) -> No
 
 
 async def test_caller_on_the_line_is_served_before_a_callback(make_rig: RigFactory) -> None:
-    """A request is the lowest priority: the free agent goes to the live caller's Dial."""
+    """A request is the lowest priority: the free agent goes to the live caller's Dial, takes
+    the call, and is in wrap-up after it: the request stays pending."""
     rig = await make_rig(routing())
     await rig.presence("1001", Presence.PAUSED)
     await rig.call(Press("1", on_prompt="callback-offer"))
     rig.acd.dispatcher.pause("test: hold offers")  # so that both see the agent free at once
     await rig.presence("1001", Presence.READY)
-    live = asyncio.create_task(rig.call())
+    live = asyncio.create_task(rig.call(agents={"PJSIP/1001": Agent(answer_after=0.2, talk=0.5)}))
     await eventually(lambda: _waiting(rig))
     rig.acd.dispatcher.resume()
     result = await live
-    assert any(c.startswith("EXEC Dial PJSIP/1001") for c in sent(result))
-    assert rig.peer.originated == [] and await rig.status("pending")  # the agent is in wrap-up now
+    row = await rig.row(result)
+    assert (row.disposition, [leg.agent_id for leg in row.queue_legs]) == (Disposition.ANSWERED, ["1001"])
+    assert (await rig.state.agent("1001")).activity is Activity.WRAP_UP
+    await rig.worker.run_once()  # the worker's next look: no free agent for the request
+    assert rig.peer.originated == [] and await rig.status("pending")
 
 
 @pytest.mark.parametrize("steps", [(Press("2", on_prompt="callback-offer"),), ()], ids=["pressed 2", "no digit"])
