@@ -17,6 +17,12 @@ TRANSCRIPTS = SHARED / "asterisk"
 
 @pytest.fixture
 def transcripts() -> Path:
+    """The recordings of a real Asterisk's AGI and AMI traffic beside the repository
+    (../shared/asterisk). A clone with nothing beside it skips these tests with the reason;
+    CI (CI=true) has them and fails without them."""
     if not TRANSCRIPTS.is_dir():
-        pytest.fail(f"recorded Asterisk transcripts not found at {TRANSCRIPTS} (set IVR_SHARED_DIR)")
+        why = f"recorded Asterisk transcripts not found at {TRANSCRIPTS} (set IVR_SHARED_DIR to the folder holding asterisk/)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
     return TRANSCRIPTS
