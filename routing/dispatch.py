@@ -16,6 +16,10 @@ A pause gate stops new offers while the agents' device states cannot be trusted 
 link is down, or back but not resynchronised yet: `routing.ami_agents`): callers keep
 waiting on music and their max wait still runs; an offer already ringing completes; the
 NO_AGENTS check (presence, not devices) goes on. Without AMI nothing ever pauses.
+
+The live state unreachable stops nothing: the loop retries with back-off, and when it
+answers again, agents it lost (a Redis restarted empty) are restored from what this
+controller last saw.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from enum import Enum
 
 from routing import decision
 from routing.config import RoutingConfig
-from routing.model import Activity, AgentState, Caller
+from routing.model import Activity, AgentState, Caller, Device, Presence
 from routing.state import LiveState, StateUnavailable
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+FIRST_RETRY = 0.1  # seconds before the first retry after the live state stopped answering
 
 
 class Signal(Enum):
@@ -107,6 +112,8 @@ class Dispatcher:
         self.rounds = 0  # matchings run (for tests and logs)
         self._paused: str | None = None  # why no offers are made now (the pause gate)
         self._paused_at = 0.0
+        self._down_since: float | None = None  # monotonic time the live state stopped answering
+        self._known: dict[str, tuple[Presence, Device]] = {}  # each agent's presence and device last seen
 
     # --- callers of this controller ------------------------------------------------------
 
@@ -121,6 +128,27 @@ class Dispatcher:
     def poke(self) -> None:
         """Run a matching now (a local caller became idle again, without a state change)."""
         self._wake.set()
+
+    # --- after an outage of the live state --------------------------------------------------
+
+    async def _back(self, states: dict[str, AgentState]) -> dict[str, AgentState]:
+        """The live state answers again. A Redis that restarted empty lost who is logged in:
+        the agents this controller last saw logged in, and sees no more, get their presence
+        and device back (a logout cannot have happened meanwhile: it needs the live state)."""
+        lost = {agent_id: known for agent_id, known in self._known.items()
+                if agent_id not in states and known[0] is not Presence.LOGGED_OUT}  # fmt: skip
+        now = self.clock()
+        for agent_id, (presence, device) in sorted(lost.items()):
+            await self.state.set_presence(agent_id, presence, now)
+            await self.state.set_device(agent_id, device)
+        down = time.monotonic() - (self._down_since or time.monotonic())
+        self._down_since = None
+        if lost:
+            log.warning("ACD: live state reachable again after %.1f s, without agents %s: restored as they were (%s)",
+                        down, ", ".join(sorted(lost)), ", ".join(f"{a} {p.value}" for a, (p, _) in sorted(lost.items())))
+            return await self.state.agents()
+        log.info("ACD: live state reachable again after %.1f s", down)
+        return states
 
     # --- the pause gate ---------------------------------------------------------------------
 
@@ -167,22 +195,27 @@ class Dispatcher:
         return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
+        """Match, wait for a change, again; nothing but cancellation ends it. The live state
+        unreachable (in the matching or in the wait): callers waiting here go to the
+        fallback, one ERROR line per outage, retries with back-off up to `retry_after`."""
+        backoff = FIRST_RETRY
         while True:
             try:
                 wait = await self.run_once()
+                backoff = FIRST_RETRY
+                await self._wait_for_change(wait)
             except StateUnavailable as exc:
-                log.error("ACD: live state unreachable, %d waiting callers go to the fallback: %s",
-                          len(self.waiters), exc)
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                    log.error("ACD: live state unreachable, retrying; waiting callers go to the fallback: %s", exc)
                 for waiter in list(self.waiters.values()):
                     waiter.inbox.put_nowait(Signal.STATE_DOWN)
-                await self._sleep(self.retry_after)
-                continue
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.retry_after)
             except Exception:
                 # A bug must not stop routing for every caller: log it, retry shortly.
                 log.exception("ACD dispatcher: matching failed")
                 await self._sleep(self.retry_after)
-                continue
-            await self._wait_for_change(wait)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
@@ -213,6 +246,9 @@ class Dispatcher:
         """One matching; returns how long to sleep before the next one."""
         config = self._config()
         states = await self.state.agents()
+        if self._down_since is not None:
+            states = await self._back(states)
+        self._known = {agent_id: (s.presence, s.device) for agent_id, s in states.items()}
         callers = await self.state.waiting()
         now = self.clock()
         self.rounds += 1
