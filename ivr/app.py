@@ -139,6 +139,7 @@ class Controller:
                 self.configs, self.store, self.http,
                 clock=self.options.clock, lookup_base_url=self.options.lookup_base_url, acd=self.acd,
             ),
+            interrupt_on_stop=True,  # a stopping controller lets its callers go to the dialplan's fallback
         )
         # After the agent hangs up (dialplan ivr-survey); without surveys.yaml it lets the caller go.
         router.add("survey", SurveyScript(self.configs, self.store, self.surveys, clock=self.options.clock))

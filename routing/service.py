@@ -494,6 +494,9 @@ class Acd:
         stay.reserved = agent_id
         stay.offers += 1
         await self.state.note_offered(stay.name, agent_id)
+        # Should this controller stop or die during the Dial, the dialplan hangs up when the
+        # agent's call is over, instead of queueing the caller again (extensions_ivr.conf).
+        await channel.set_variable("IVR_STATUS", "AGENT")
         await self._music(channel, stay, False)
         ring = stay.queue.ring_timeout
         dialed = self.clock()
@@ -535,6 +538,7 @@ class Acd:
                 raise _CallerGone(f"hung up while {agent_id} rang")
             stay.caller = _excluding(stay.caller, agent_id)
             await self.state.update_caller(stay.caller)
+            await channel.set_variable("IVR_STATUS", "ACTIVE")
             await self._music(channel, stay, True)
             return None
         talk = _talk(answered_time, max(0.0, returned - dialed))

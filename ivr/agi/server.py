@@ -28,15 +28,23 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: dict[str, Handler] = {}
+        self._interrupted_on_stop: set[str] = set()
 
-    def add(self, script: str, handler: Handler) -> None:
+    def add(self, script: str, handler: Handler, *, interrupt_on_stop: bool = False) -> None:
+        """`interrupt_on_stop`: a stopping server cancels this script's sessions at once (the
+        handler hands its caller over) instead of letting them finish within the grace time."""
         name = script.strip("/")
         if name in self._routes:
             raise ValueError(f"FastAGI script {name!r} is registered twice")
         self._routes[name] = handler
+        if interrupt_on_stop:
+            self._interrupted_on_stop.add(name)
 
     def resolve(self, script: str) -> Handler | None:
         return self._routes.get(script.strip("/"))
+
+    def interrupted_on_stop(self, script: str) -> bool:
+        return script.strip("/") in self._interrupted_on_stop
 
     @property
     def scripts(self) -> list[str]:
@@ -97,6 +105,7 @@ class FastAgiServer:
         self._on_turnaround = on_turnaround
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        self._interruptible: set[asyncio.Task[None]] = set()  # sessions cancelled at once on stop
 
     @property
     def active_sessions(self) -> int:
@@ -115,9 +124,13 @@ class FastAgiServer:
         log.info("FastAGI listening on %s:%d", self.host, self.bound_port)
 
     async def close(self, grace: float = 5.0) -> None:
-        """Stop accepting; give calls in progress `grace` seconds, then cancel them."""
+        """Stop accepting (Asterisk's next AGI() fails: the dialplan's fallback); cancel the
+        sessions of scripts interrupted on stop (their handlers hand the callers over), give
+        the others `grace` seconds, then cancel them."""
         if self._server is not None:
             self._server.close()
+        for task in self._interruptible:
+            task.cancel()
         pending = set(self._sessions)
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)
@@ -149,6 +162,10 @@ class FastAgiServer:
         self.stats.accepted += 1
         try:
             await self._serve(reader, writer, host)
+        except asyncio.CancelledError:
+            # The server is stopping. The task ends normally: asyncio 3.11's stream callback
+            # would log a cancelled connection task as "Exception in callback" with a traceback.
+            log.debug("FastAGI session from %s ended: the server is stopping", host)
         finally:
             self._sessions.discard(task)
             await _close(writer)
@@ -166,6 +183,10 @@ class FastAgiServer:
             log.warning("FastAGI peer %s: %s", host, exc)
             return
         handler = self.router.resolve(env.script_path)
+        task = asyncio.current_task()
+        if task is not None and self.router.interrupted_on_stop(env.script_path):
+            self._interruptible.add(task)
+            task.add_done_callback(self._interruptible.discard)
         if handler is None:
             self.stats.protocol_errors += 1
             log.error(

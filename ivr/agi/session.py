@@ -61,6 +61,7 @@ class AgiSession:
         self._last_reply_at = time.perf_counter()
         self.hung_up = False
         self.closed = False
+        self.moved = False  # continue_at was sent: the dialplan goes on elsewhere after this AGI
 
     # --- core -------------------------------------------------------------------
 
@@ -262,3 +263,4 @@ class AgiSession:
         await self.run(c.SetContext(context))
         await self.run(c.SetExtension(extension))
         await self.run(c.SetPriority(priority))
+        self.moved = True

@@ -103,7 +103,11 @@ class IvrScript:
             disposition = Disposition.ABANDONED if served is Disposition.IVR_HANGUP else served
             exit = Exit(disposition, call.node, hung_up_by="caller")
         except asyncio.CancelledError:
+            # The controller is stopping (or the call's task was cancelled): the session
+            # closes, AGI() returns with IVR_STATUS still ACTIVE, and the dialplan sends the
+            # caller to its fallback queue (extensions_ivr.conf, label `released`).
             call.record(EventKind.ERROR, "controller stopped during the call")
+            exit = Exit(Disposition.INTERRUPTED, "controller stopped: the dialplan's fallback queue takes the caller")
             raise
         except Exception as exc:
             log.exception("call %s (%s) failed at node %r", call_id, env.channel, call.node)
@@ -141,6 +145,13 @@ class IvrScript:
         exit = await runner.run(hotline.entry or call.flow.start)
         if exit.disposition is Disposition.ANSWERED and exit.hung_up_by == "agent":
             await self._to_survey(session, runner, call)
+        if not (session.moved or session.hung_up):
+            # The flow ended the call here: the dialplan hangs up (IVR_STATUS still ACTIVE
+            # would send the caller to the fallback queue, as after a controller that died).
+            try:
+                await session.set_variable("IVR_STATUS", "DONE")
+            except AgiHangup:
+                pass
         return exit
 
     async def _to_survey(self, session: AgiSession, runner: FlowRunner, call: CallContext) -> None:

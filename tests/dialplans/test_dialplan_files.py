@@ -107,8 +107,13 @@ def test_hotline_calls_the_controller_and_handles_its_failures(plan: Dialplan, e
     steps = _steps(plan, "ivr-controller")
     assert ("AGI", "${IVR_AGI}/ivr?hotline=${EXTEN}") in steps
     conditions = " ".join(data for app, data in steps if app == "GotoIf")
-    for needle in ('"${AGISTATUS}" = "FAILURE"', '"${AGISTATUS}" = "NOTFOUND"', '"${IVR_STATUS}" = "NO_HOTLINE"'):
+    for needle in ('"${AGISTATUS}" = "FAILURE"', '"${AGISTATUS}" = "NOTFOUND"', '"${IVR_STATUS}" = "NO_HOTLINE"',
+                   '"${IVR_STATUS}" = "ACTIVE"', '"${IVR_AGI_2}" != ""'):
         assert needle in conditions
+    # ACTIVE before the AGI: a controller that stops or dies mid-call leaves it so, and the
+    # caller goes to the fallback queue (tests/faults/test_shutdown.py).
+    assert steps.index(("Set", "IVR_STATUS=ACTIVE")) < steps.index(("AGI", "${IVR_AGI}/ivr?hotline=${EXTEN}"))
+    assert ("AGI", "${IVR_AGI_2}/ivr?hotline=${EXTEN}") in steps
     fallback = plan.globals["IVR_FALLBACK_QUEUE"]
     assert fallback in example.directory.queues
     assert any(app == "Goto" and data == "ivr-queue,${IVR_FALLBACK_QUEUE},1" for app, data in steps)
