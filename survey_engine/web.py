@@ -291,6 +291,9 @@ class _Pages:
 
     async def post(self, request: web.Request) -> web.Response:
         fields = await request.post()  # 413 beyond the application's client_max_size
+        if any(len(fields.getall(name, [])) > 1 for name in ("score", "comment")):
+            # No browser sends the form's fields twice: which one the customer meant is unknown.
+            raise web.HTTPBadRequest(text="each field of the form at most once")
         score, text = fields.get("score"), fields.get("comment", "")
         outcome = await self._form.submit(
             request.match_info["token"], score if isinstance(score, str) else None, text if isinstance(text, str) else ""

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from ivr.agi.commands import ALL_DIGITS, Playback
+from ivr.agi.errors import AgiError, AgiHangup
 from ivr.config import hours
 from ivr.config.loader import LoadedConfig
 from ivr.config.models import (
@@ -433,7 +434,12 @@ class FlowRunner:
         """After a failure: apologise and send the caller to the hotline's fallback queue."""
         hotline = self.call.hotline
         if hotline.error_prompt:
-            await self.play((hotline.error_prompt,))
+            try:
+                await self.play((hotline.error_prompt,))
+            except AgiHangup:
+                raise
+            except AgiError as exc:  # the apology is not worth losing the caller over
+                log.warning("call %s: the apology %s did not play: %s", self.call.call_id, hotline.error_prompt, exc)
         if hotline.fallback_queue and hotline.fallback_queue in self.config.directory.queues:
             return await self._queue(hotline.fallback_queue)
         return None

@@ -110,7 +110,11 @@ class IvrScript:
             exit = Exit(Disposition.INTERRUPTED, "controller stopped: the dialplan's fallback queue takes the caller")
             raise
         except Exception as exc:
-            log.exception("call %s (%s) failed at node %r", call_id, env.channel, call.node)
+            if isinstance(exc, AgiError):  # Asterisk's side (a reply we cannot use): one line
+                log.warning("call %s (%s) failed at node %r: %s: %s", call_id, env.channel, call.node,
+                            type(exc).__name__, exc)
+            else:  # a defect of ours: the traceback
+                log.exception("call %s (%s) failed at node %r", call_id, env.channel, call.node)
             call.record(EventKind.ERROR, f"{type(exc).__name__}: {exc}"[:300])
             exit = Exit(Disposition.ERROR, f"{type(exc).__name__}: {exc}"[:300])
             try:

@@ -260,3 +260,29 @@ async def test_hang_up_during_the_voicemail_greeting_stays_a_closed_hours_call(r
     assert result.location is None  # never moved to the voicemail context
     row = await rig.row(result)
     assert (row.disposition, row.detail, row.hung_up_by) == (Disposition.CLOSED_HOURS, "leave-message", "caller")
+
+
+async def test_a_reply_asterisk_never_sends_is_one_warning_and_the_caller_is_not_dropped(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`999 what` to the first STREAM FILE: a WARNING line naming the channel, no traceback;
+    the caller goes to the hotline's fallback queue and the row says why."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+    env = {"agi_network_script": "ivr?hotline=4008001234", "agi_channel": "PJSIP/caller1-00000007",
+           "agi_uniqueid": "1796530000.7", "agi_callerid": "13700000001", "agi_extension": "4008001234"}
+    writer.write("".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n")
+    sent: list[str] = []
+    while line := (await asyncio.wait_for(reader.readline(), 10)).decode().strip():
+        sent.append(line)
+        writer.write(b"999 what\n" if line.startswith("STREAM FILE") else b"200 result=0\n")
+    writer.close()
+    await rig.controller.store.flush()  # type: ignore[union-attr]
+    row = [r async for r in rig.controller.store.iter_calls() if r.uniqueid == "1796530000.7"][0]  # type: ignore[union-attr]
+
+    assert sent[-3:] == ["SET CONTEXT ivr-queue", "SET EXTENSION general", "SET PRIORITY 1"], sent
+    assert row.disposition is Disposition.ERROR and "999 what" in (row.detail or "")
+    logged = [r for r in caplog.records if r.name.startswith("ivr.flow")]
+    assert [(r.levelname, r.exc_info) for r in logged] == [("WARNING", None)] * 2  # the failure, the apology
+    assert "PJSIP/caller1-00000007" in logged[0].getMessage() and "999 what" in logged[0].getMessage()

@@ -433,3 +433,11 @@ def test_serve_refuses_to_start_the_form_without_its_signing_key(config: Path) -
                             capture_output=True, env=env, timeout=60)
     assert result.returncode == 2
     assert "web feedback form" in result.stderr and "SHOP_FEEDBACK_KEY" in result.stderr
+
+
+async def test_a_field_sent_twice_is_refused_and_nothing_is_stored(site: Site) -> None:
+    async with site.http.post(site.url("c-billing"), data=[("score", "1"), ("score", "5")]) as response:
+        status, text = response.status, await response.text()
+
+    assert (status, text) == (400, "each field of the form at most once")
+    assert nothing_stored(site)
