@@ -42,6 +42,7 @@ from typing import Annotated, Literal, Protocol, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ivr.config.models import MAX_SOCKET_PATH
 from ivr.config.problems import one_of
 from routing import decision
 from routing.config import RoutingConfig
@@ -56,7 +57,6 @@ MAX_LINE = 4096
 HANDLED_WINDOW = 3600.0
 SOCKET_MODE = 0o660
 # sun_path is 108 bytes on Linux, including the terminating NUL.
-MAX_SOCKET_PATH = 107
 READ_CHUNK = 65536
 # Admin connections at once (supervisors' `--watch` each hold one); more are answered with
 # an error and closed, so that a runaway script cannot use up the controller's descriptors.

@@ -87,7 +87,7 @@ def link(call_id: str, config_dir: Path) -> None:
 
 @feedback.command()
 @_config_option
-@click.option("--port", type=int, default=None, help="Override surveys.yaml web.port (0 = any free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Override surveys.yaml web.port (0 = any free port).")
 def serve(config_dir: Path, port: int | None) -> None:
     """Serve the form on its own; stops on SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

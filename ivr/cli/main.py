@@ -45,7 +45,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG, show_default=True)
-@click.option("--port", type=int, default=None, help="Override fastagi.port.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Override fastagi.port (0 = any free port).")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
     """Run the FastAGI server, the call-record store and the AMI link."""

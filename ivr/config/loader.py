@@ -13,6 +13,7 @@ problem with its file, line and column; `check_config` returns the list.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import wave
 from collections.abc import Container
@@ -23,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ivr.config import validate
-from ivr.config.models import Directory, Flow, Hotline, Language, QueueTarget, Schedule, ServerConfig
+from ivr.config.models import MAX_SOCKET_PATH, Directory, Flow, Hotline, Language, QueueTarget, Schedule, ServerConfig
 from ivr.config.problems import Problem
 from ivr.config.typecheck import validate_document
 from ivr.config.validate import DirectoryInput, FlowInput, PromptFile, PromptIndex, RoutingInput, SurveysInput
@@ -355,6 +356,8 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
                 config_dir, _prompt_root(config_dir, server), directory, flows, surveys
             )
 
+    if server is not None:
+        problems += _server_paths(config_dir, server, server_src)
     if routing is not None:
         # Every routing problem: against itself, hotlines.yaml (languages, dialplan places) and the flows.
         problems += validate.check_routing(routing, directory, flows)
@@ -387,6 +390,31 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
         ),
         [],
     )
+
+
+SQLITE_HEADER = b"SQLite format 3\0"
+
+
+def _server_paths(config_dir: Path, server: ServerConfig, source: SourceMap) -> list[Problem]:
+    """What `ivr serve` needs of the paths in server.yaml, before it listens anywhere."""
+    problems: list[Problem] = []
+
+    def problem(path: tuple[str, ...], message: str) -> None:
+        problems.append(Problem.at(source.value(path), path, message))
+
+    if server.store.url is None:
+        sqlite = server.store.sqlite_path if server.store.sqlite_path.is_absolute() else config_dir / server.store.sqlite_path
+        if sqlite.is_dir():
+            problem(("store", "sqlite_path"), f"{sqlite} is a folder: name the database file in it (e.g. calls.sqlite)")
+        elif sqlite.is_file() and sqlite.stat().st_size > 0:
+            with sqlite.open("rb") as head:
+                if head.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                    problem(("store", "sqlite_path"), f"{sqlite} exists and is not a SQLite database")
+    socket_path = server.admin_socket if server.admin_socket.is_absolute() else config_dir / server.admin_socket
+    if len(os.fsencode(socket_path.absolute())) > MAX_SOCKET_PATH:
+        problem(("admin_socket",), f"{socket_path.absolute()} is longer than {MAX_SOCKET_PATH} bytes, the limit of a "
+                                   "Unix socket path: give a shorter one")
+    return problems
 
 
 def check_config(config_dir: Path) -> list[Problem]:

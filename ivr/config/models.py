@@ -8,7 +8,9 @@ loaded configuration can be shared by concurrent calls and swapped atomically on
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -18,6 +20,11 @@ NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
 PromptId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")]
 # "09:00-18:00"; an end of 24:00 means midnight at the end of the day.
 TimeRange = Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
+
+
+MAX_SOCKET_PATH = 107  # bytes of a Unix socket's path (sun_path less its terminating NUL)
+# The call-record store's URL schemes (ivr.records.database.engine_url).
+STORE_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite")
 
 
 class Strict(BaseModel):
@@ -39,6 +46,19 @@ class FastAgiSettings(Strict):
     # Bound on media commands (prompts, digit collection) whose length the server cannot know.
     media_timeout: float = Field(600.0, gt=0)
 
+    @field_validator("allow")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("empty: every FastAGI connection would be refused (list Asterisk's address, e.g. 127.0.0.1)")
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network: the peer's address is compared, "
+                                 "names are not resolved (e.g. 127.0.0.1, ::1, 10.0.0.0/24)") from None
+        return value
+
 
 class AmiSettings(Strict):
     enabled: bool = False
@@ -56,6 +76,21 @@ class StoreSettings(Strict):
     # A database URL (postgresql://user@host/db) for several controllers writing to one
     # store; when set it replaces sqlite_path.
     url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, _ = value.partition("://")
+        parsed = urlsplit(value)
+        shown = parsed._replace(netloc=parsed.hostname or "").geturl() if sep else value.split("@")[-1]  # no password
+        if not sep or scheme not in STORE_SCHEMES:
+            raise ValueError(f"{shown!r}: expected postgresql://user:password@host[:port]/database (or leave url out "
+                             "for the SQLite file of sqlite_path)")
+        if scheme.startswith("postgres") and (not parsed.hostname or not parsed.path.strip("/")):
+            raise ValueError(f"{shown!r}: a PostgreSQL URL needs a host and a database name")
+        return value
     # This controller's name on the calls it starts and the callbacks it dials: at start-up it
     # closes only its own open ones in a shared store. None: the host name.
     controller: str | None = Field(default=None, min_length=1)

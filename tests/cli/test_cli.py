@@ -87,6 +87,27 @@ def test_serve_refuses_to_start_on_a_broken_configuration(config: Path) -> None:
     assert "hotlines.yaml:" in result.stderr
 
 
+@pytest.mark.parametrize("edit, expected", [
+    (("fastagi:", "fastagi:\n  allow: [localhost]"), "fastagi.allow: 'localhost' is not an IP address"),
+    (("sqlite_path: var/calls.sqlite", "sqlite_path: ."), "store.sqlite_path: "),
+])  # fmt: skip
+def test_serve_names_a_server_yaml_problem_without_a_traceback(config: Path, edit: tuple[str, str], expected: str) -> None:
+    server = config / "server.yaml"
+    text = server.read_text()
+    assert edit[0] in text
+    server.write_text(text.replace(edit[0], edit[1], 1))
+    result = subprocess.run([*IVR, "serve", "--config", str(config), "--port", str(free_port())],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_port_out_of_range() -> None:
+    result = subprocess.run([*IVR, "serve", "--port", "99999"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 2 and "99999 is not in the range 0<=x<=65535" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_reload_switches_new_calls_and_a_broken_file_keeps_the_old_menu(served: Served) -> None:
     first = served.call()
     assert first.prompts == ["recording-notice", "welcome", "choose-language"]
