@@ -88,7 +88,7 @@ def test_serve_refuses_to_start_on_a_broken_configuration(config: Path) -> None:
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (("fastagi:", "fastagi:\n  allow: [localhost]"), "fastagi.allow: 'localhost' is not an IP address"),
+    (('allow: ["127.0.0.1", "::1"]', "allow: [localhost]"), "fastagi.allow: 'localhost' is not an IP address"),
     (("sqlite_path: var/calls.sqlite", "sqlite_path: ."), "store.sqlite_path: "),
 ])  # fmt: skip
 def test_serve_names_a_server_yaml_problem_without_a_traceback(config: Path, edit: tuple[str, str], expected: str) -> None:
