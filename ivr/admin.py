@@ -51,6 +51,7 @@ from routing.state import LiveState, StateUnavailable
 
 log = logging.getLogger(__name__)
 
+IDLE_TIMEOUT = 10.0  # seconds a connection may send nothing before it is closed
 # Longest request line accepted, in bytes (requests are a few dozen bytes).
 MAX_LINE = 4096
 # Answers count calls handled in this window ("calls in the last hour").
@@ -500,11 +501,12 @@ class AdminServer:
     """The admin socket of one controller: JSON lines, one task per connection."""
 
     def __init__(self, path: Path, service: AdminService, *, max_line: int = MAX_LINE,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.path = path
         self.service = service
         self.max_line = max_line
         self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self._server: asyncio.AbstractServer | None = None
         self._bound: _Bound | None = None
         self._connections: set[asyncio.Task[object]] = set()
@@ -566,7 +568,13 @@ class AdminServer:
         framer = LineFramer(self.max_line)
         try:
             while True:
-                data = await reader.read(READ_CHUNK)
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        data = await reader.read(READ_CHUNK)
+                except TimeoutError:
+                    # An idle client must not hold one of the few connections `ivr agents` needs.
+                    writer.write(encode_response(ErrorResponse(error=f"idle for {self.idle_timeout:g} s: closed")))
+                    break
                 if not data:
                     if framer.pending:
                         log.debug("admin client left in the middle of a line (%d bytes dropped)", framer.pending)

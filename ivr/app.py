@@ -25,6 +25,7 @@ from ivr.config.pbx_needs import pbx_directories
 from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
 from ivr.flow.survey_script import SurveyScript
+from ivr.loop_errors import ThrottledLoopErrors
 from ivr.records.store import CallStore, StoreUnavailable
 from ivr.reload import ConfigHolder, ReloadResult
 from routing.agent_script import AgentScript
@@ -269,6 +270,7 @@ class Controller:
     async def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration."""
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(ThrottledLoopErrors())
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)

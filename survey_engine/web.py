@@ -23,6 +23,7 @@ from aiohttp.typedefs import Handler
 
 from ivr.flow.context import Clock, utc_now
 from ivr.records.model import CallRow, QueueLeg
+from survey_engine.connguard import ConnectionGuard, default_limit
 from survey_engine.config import SurveysConfig
 from survey_engine.followup import follow_up
 from survey_engine.links import FeedbackLinks, LinkExpired, LinkInvalid, SignedCall
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 SCORES = (1, 2, 3, 4, 5)
 WEB_SURVEY = "web"
+BODY_TIMEOUT = 10.0  # seconds for a form's body to arrive once its headers have
+CONNECTION_LIFETIME = 30.0  # seconds a connection may stay open (ConnectionGuard)
 # The largest form a browser can send: the largest max_text surveys.yaml allows (20000),
 # each character up to 4 UTF-8 bytes, each byte percent-encoded to 3, plus the other fields.
 MAX_BODY = 20000 * 4 * 3 + 4096
@@ -278,8 +281,9 @@ _HEADERS = {
 
 
 class _Pages:
-    def __init__(self, form: FeedbackForm) -> None:
+    def __init__(self, form: FeedbackForm, body_timeout: float) -> None:
         self._form = form
+        self._body_timeout = body_timeout
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("survey_engine", "templates"),
             autoescape=True,
@@ -290,7 +294,11 @@ class _Pages:
         return self._page(await self._form.view(request.match_info["token"]))
 
     async def post(self, request: web.Request) -> web.Response:
-        fields = await request.post()  # 413 beyond the application's client_max_size
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                fields = await request.post()  # 413 beyond the application's client_max_size
+        except TimeoutError:
+            raise web.HTTPRequestTimeout(text="the form's data did not arrive in time") from None
         if any(len(fields.getall(name, [])) > 1 for name in ("score", "comment")):
             # No browser sends the form's fields twice: which one the customer meant is unknown.
             raise web.HTTPBadRequest(text="each field of the form at most once")
@@ -333,8 +341,8 @@ async def _secure_headers(_: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(_HEADERS)
 
 
-def feedback_app(form: FeedbackForm) -> web.Application:
-    pages = _Pages(form)
+def feedback_app(form: FeedbackForm, *, body_timeout: float = BODY_TIMEOUT) -> web.Application:
+    pages = _Pages(form, body_timeout)
 
     @web.middleware
     async def boundary(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -358,29 +366,38 @@ def feedback_app(form: FeedbackForm) -> web.Application:
 class FeedbackWeb:
     """The form's HTTP server, started by `start_feedback_web`."""
 
-    def __init__(self, runner: web.AppRunner, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, server: asyncio.Server, port: int, guard: ConnectionGuard) -> None:
         self._runner = runner
+        self._server = server
         self.port = port
+        self.guard = guard
 
     async def close(self) -> None:
-        await self._runner.cleanup()
+        self._server.close()
+        await self._runner.cleanup()  # ends the open connections
+        await self._server.wait_closed()
 
 
 async def start_feedback_web(
     calls: CallLookup, surveys: SurveyStore, settings: Callable[[], SurveysConfig], secret: str,
     *, host: str, port: int, clock: Clock = utc_now, new_id: Callable[[], str] = _new_id,
+    max_connections: int | None = None, connection_lifetime: float = CONNECTION_LIFETIME,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> FeedbackWeb:
-    """Serve the form on host:port (0: any free port, see `.port`)."""
-    app = feedback_app(FeedbackForm(calls, surveys, settings, secret, clock=clock, new_id=new_id))
+    """Serve the form on host:port (0: any free port, see `.port`), behind a ConnectionGuard
+    (`max_connections` None: a share of the descriptor limit)."""
+    form = FeedbackForm(calls, surveys, settings, secret, clock=clock, new_id=new_id)
+    app = feedback_app(form, body_timeout=body_timeout)
     # No access log: every URL carries a token, which is as good as a password for that call.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    guard = ConnectionGuard(default_limit() if max_connections is None else max_connections, connection_lifetime)
+    assert runner.server is not None  # set by setup()
     try:
-        await site.start()
+        server = await asyncio.get_running_loop().create_server(guard.factory(runner.server), host, port, backlog=128)
     except OSError:  # the port is taken or the address is not this host's
         await runner.cleanup()
         raise
-    bound = runner.addresses[0][1]
-    log.info("web feedback form on http://%s:%d", host, bound)
-    return FeedbackWeb(runner, int(bound))
+    bound = int(server.sockets[0].getsockname()[1])
+    log.info("web feedback form on http://%s:%d (at most %d connections at once)", host, bound, guard.limit)
+    return FeedbackWeb(runner, server, bound, guard)

@@ -442,6 +442,23 @@ async def test_close_does_not_remove_a_socket_that_replaced_ours(tmp_path: Path,
         other.close()
 
 
+async def test_idle_connections_are_closed_so_that_they_cannot_lock_out_ivr_agents(tmp_path: Path, acd: FakeAcd) -> None:
+    server = AdminServer(tmp_path / "ivr.sock", AdminService(lambda: acd), max_connections=2, idle_timeout=0.3)
+    await server.start()
+    try:
+        idle = [await Client.connect(server.path) for _ in range(2)]
+        for client in idle:  # each is told why, then closed
+            assert json.loads(await asyncio.wait_for(client.reader.readline(), 5)) == {"error": "idle for 0.3 s: closed"}
+            assert await asyncio.wait_for(client.reader.read(), 5) == b""
+        await wait_for(lambda: server.connections == 0)
+        fresh = await Client.connect(server.path)
+        assert (await fresh.ask(b'{"op": "agents"}'))["op"] == "agents"
+        for client in (*idle, fresh):
+            await client.close()
+    finally:
+        await server.close()
+
+
 async def test_connections_over_the_limit_are_refused_and_the_others_kept(tmp_path: Path, acd: FakeAcd) -> None:
     server = AdminServer(tmp_path / "ivr.sock", AdminService(lambda: acd), max_connections=2)
     await server.start()
