@@ -58,6 +58,7 @@ from routing.config import Destination, Overflow, QueueConfig, RoutingConfig
 from routing.dispatch import Dispatcher, Signal, Waiter
 from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
 from routing.model import AgentState, Caller, OfferOutcome, OverflowCause, Presence
+from routing.repairs import Repairs
 from routing.state import LiveState, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -281,6 +282,7 @@ class Acd:
         self.rng = rng
         self.history = history
         self.dispatcher = Dispatcher(lambda: self.config, state, clock, rng, max_idle=max_idle)
+        self.repairs = Repairs()  # clean-ups the live state refused, retried until done
         self._longest_window = max((q.busy_window for q in config.queues.values()), default=3600.0)
         self._check(config)
 
@@ -304,9 +306,11 @@ class Acd:
 
     async def start(self) -> None:
         self.dispatcher.start()
+        self.repairs.start()
 
     async def stop(self) -> None:
         await self.dispatcher.stop()
+        await self.repairs.stop()
 
     # --- a call -------------------------------------------------------------------------------
 
@@ -395,21 +399,24 @@ class Acd:
             self.dispatcher.unregister(call.call_id)
         if stay.reserved is not None:
             agent_id, stay.reserved = stay.reserved, None
-            await self._quietly(call, self.state.offer_ended(
-                agent_id, call.call_id, OfferOutcome.CALLER_GONE, self.clock(),
+            now = self.clock()
+            await self._quietly(call, "offer_ended", lambda: self.state.offer_ended(
+                agent_id, call.call_id, OfferOutcome.CALLER_GONE, now,
                 misses_before_not_ready=stay.queue.misses_before_not_ready))
         if stay.enqueued:
             stay.enqueued = False
-            await self._quietly(call, self.state.dequeue(call.call_id))
+            await self._quietly(call, "dequeue", lambda: self.state.dequeue(call.call_id))
 
-    async def _quietly(self, call: AcdCall, work: Awaitable[object]) -> None:
+    async def _quietly(self, call: AcdCall, what: str, write: Callable[[], Awaitable[object]]) -> None:
         """A live-state write that must not stop the call (clean-up, bookkeeping of a call
-        already connected). Shielded: a controller stopping mid-call still frees the agent."""
-        task = asyncio.ensure_future(work)
+        already connected). Shielded: a controller stopping mid-call still frees the agent.
+        The live state unreachable: `repairs` retries it until it lands."""
+        task = asyncio.ensure_future(write())
         try:
             await asyncio.shield(task)
         except StateUnavailable as exc:
-            log.warning("call %s: live state unreachable during clean-up: %s", call.call_id, exc)
+            log.warning("call %s: live state unreachable during clean-up (%s): %s", call.call_id, what, exc)
+            self.repairs.add(f"{what} of call {call.call_id}", write)
         except asyncio.CancelledError:
             await asyncio.gather(task, return_exceptions=True)
             raise
@@ -522,7 +529,7 @@ class Acd:
             # Dial ran past the ring timeout without an answer (a slow PBX): undo the early
             # ON_CALL and put the caller back in the queue at its place.
             log.warning("call %s: Dial to %s ended %s after the ring timeout", call.call_id, agent_id, status)
-            await self._quietly(call, self.state.call_ended(
+            await self._quietly(call, "call_ended", lambda: self.state.call_ended(
                 agent_id, call.call_id, ended, wrap_up=0.0, keep_after=ended - self._longest_window))
             stay.agent_id = None
             if outcome is not OfferOutcome.CALLER_GONE:
@@ -551,7 +558,7 @@ class Acd:
         stay.wrap = agent.wrap_up
         self._record(call, EventKind.OFFER, f"{agent_id}: answered after {answered_at - started:.0f} s", answered_at)
         self._record(call, EventKind.CONNECTED, agent_id, answered_at)
-        await self._quietly(call, self.state.call_ended(
+        await self._quietly(call, "call_ended", lambda: self.state.call_ended(
             agent_id, call.call_id, ended, wrap_up=agent.wrap_up, keep_after=ended - self._longest_window))
         return _Answered(agent_id, stay.ended_by)
 
@@ -559,12 +566,12 @@ class Acd:
         """The agent answered: ON_CALL (no reservation left to expire), and out of the queue."""
         stay.reserved = None
         stay.agent_id = agent_id
-        await self._quietly(call, self.state.offer_ended(
+        await self._quietly(call, "offer_ended", lambda: self.state.offer_ended(
             agent_id, call.call_id, OfferOutcome.ANSWERED, at,
             misses_before_not_ready=stay.queue.misses_before_not_ready))
         if stay.enqueued:
             stay.enqueued = False
-            await self._quietly(call, self.state.dequeue(call.call_id))
+            await self._quietly(call, "dequeue", lambda: self.state.dequeue(call.call_id))
         return True
 
     def _note_not_ready(self, call: AcdCall, stay: _Stay, agent_id: str, after: AgentState) -> None:

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import pytest
 
-from callkit import OPEN, TO_BILLING, DialClock
+from callkit import OPEN, TO_BILLING, DialClock, eventually
 
 from ivr.app import Controller, ControllerOptions
 from ivr.pbxsim import Agent, CallerScript, CallResult, HangUp, NoAnswer, Press, SimCall, SoundLibrary, place_call
@@ -357,6 +357,24 @@ async def test_state_lost_while_waiting_sends_the_caller_to_the_dialplan_queue(a
     assert row.disposition is Disposition.OVERFLOWED
     assert row.detail == "state_down -> dialplan ivr-queue,billing"
     assert [(leg.outcome, leg.overflow) for leg in row.queue_legs] == [("overflowed", "state_down")]
+
+
+async def test_a_caller_gone_while_the_state_was_down_leaves_no_ghost_once_it_is_back(acd_rig: RigFactory) -> None:
+    """The caller's dequeue failed during the outage: it is retried until the state takes it,
+    so no ghost caller is left to block routing."""
+    state = FlakyState(60.0)
+    rig = await acd_rig(routing(max_wait=30), state)
+    await rig.ready("1001", presence=Presence.PAUSED)
+    result = await rig.call()
+    assert result.location == ("ivr-queue", "billing", "1")
+    repairs = rig.controller.acd.repairs  # type: ignore[union-attr]
+    assert repairs.pending >= 1
+    assert [c.call_id for c in await MemoryState.waiting(state)] != []  # the ghost, while the state is down
+
+    state.down = False
+
+    await eventually(lambda: repairs.pending == 0)
+    assert await state.waiting() == [] and repairs.done >= 1
 
 
 async def test_state_unreachable_on_arrival_sends_the_caller_to_the_dialplan_queue(acd_rig: RigFactory) -> None:
