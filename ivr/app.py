@@ -42,6 +42,9 @@ from survey_engine.web import FeedbackWeb
 
 log = logging.getLogger(__name__)
 
+RECOVERY_RETRY = 5.0  # seconds before closing a previous run's open records is tried again
+RECOVERY_RETRY_MAX = 60.0
+
 
 @dataclass
 class ControllerOptions:
@@ -79,6 +82,7 @@ class Controller:
         self._ami_close: Callable[[], None] | None = None
         self.acd: Acd | None = None
         self._own_state: LiveState | None = None  # built here, closed here
+        self._recovery: asyncio.Task[None] | None = None  # closing a previous run's open records
         self.admin: AdminServer | None = None
         self.ami_agents: AmiAgents | None = None  # AMI -> the ACD's live state (AMI and ACD on)
         self.callbacks: CallbackWorker | None = None  # callback requests -> Originate (AMI and ACD on)
@@ -100,13 +104,7 @@ class Controller:
             spool_dir=None if isinstance(db, Path) else self.resolve(Path("var")),
             controller=settings.store.controller or socket.gethostname(),
         )
-        try:
-            recovered = await self.store.recover_interrupted(self.options.clock())
-        except StoreUnavailable as exc:
-            log.error("call records left open by a previous run stay open: %s", exc)
-            recovered = 0
-        if recovered:
-            log.warning("%d call records left open by a previous run were closed as interrupted", recovered)
+        self._recovery = asyncio.create_task(self._recover(self.store, self.options.clock()), name="store-recovery")
         self.surveys = SurveyStore(self.store.engine)
         self.http = httpx.AsyncClient(
             transport=selfservice.GatedTransport(httpx.AsyncHTTPTransport(), settings.lookups.max_in_flight)
@@ -187,6 +185,24 @@ class Controller:
                                                 rng=self.options.acd_rng, poll=self.options.acd_max_idle)
                 self.callbacks.start()
 
+    @staticmethod
+    async def _recover(store: CallStore, started: dt.datetime, retry: float = RECOVERY_RETRY) -> None:
+        """Close the call records a previous run left open; with the store down, retry until
+        it answers (this run's own calls are never touched: they started after `started`)."""
+        delay = retry
+        while True:
+            try:
+                recovered = await store.recover_interrupted(started)
+            except StoreUnavailable as exc:
+                if delay == retry:
+                    log.error("call records left open by a previous run stay open until the store answers: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECOVERY_RETRY_MAX)
+                continue
+            if recovered:
+                log.warning("%d call records left open by a previous run were closed as interrupted", recovered)
+            return
+
     async def _start_feedback_web(self, settings: WebForm) -> None:
         """The form callers reach by a signed link. SecretError (no signing key in the
         environment) stops the start-up: links could neither be made nor checked."""
@@ -242,6 +258,9 @@ class Controller:
         return result
 
     async def stop(self, grace: float = 5.0) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
         if self.admin is not None:
             await self.admin.close()
             self.admin = None

@@ -823,14 +823,15 @@ class CallStore:
         return [or_(owner == self.controller, owner.is_(None), stale)]
 
     async def recover_interrupted(self, now: dt.datetime) -> int:
-        """Close the calls a crash left open; run once at start-up, before calls arrive. In a
-        store several controllers share, only this controller's and those open for OPEN_LIMIT:
-        another controller's live calls are not interrupted."""
+        """Close the calls a crash left open: those started before `now`, this run's start
+        (calls of this run are live, even when a store that was down at start-up makes this
+        run later). In a store several controllers share, only this controller's and those
+        open for OPEN_LIMIT: another controller's live calls are not interrupted."""
         at = literal(now, UtcTime())
         ours = self._ours(calls.c.controller, calls.c.started_at < now - OPEN_LIMIT)
         async with self._begin() as conn:
             result = await conn.execute(
-                update(calls).where(calls.c.disposition.is_(None), *ours).values(
+                update(calls).where(calls.c.disposition.is_(None), calls.c.started_at < at, *ours).values(
                     ended_at=at, disposition=Disposition.INTERRUPTED.value,
                     detail="controller stopped during the call", duration_ms=duration_ms(at, calls.c.started_at)))
             return result.rowcount

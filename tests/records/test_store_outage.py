@@ -283,3 +283,37 @@ async def test_a_record_postgresql_refuses_is_set_aside_and_the_rest_written(pg_
         assert "after" in await counts(store)
     finally:
         await store.close()
+
+
+async def test_records_a_crash_left_open_are_closed_once_a_store_down_at_start_up_answers(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The previous run's open call is closed as interrupted when PostgreSQL comes back; a
+    call of this run, started meanwhile, stays open (it is live)."""
+    from ivr.app import Controller
+
+    old = await CallStore.open(pg_url, controller="ctl")
+    old.call_started(start("crashed"))
+    await old.flush()
+    await old.close()
+    proxy = Proxy(pg_port(pg_url))
+    await proxy.start()
+    await proxy.cut()
+    store = await CallStore.open(through(pg_url, proxy.port), spool_dir=tmp_path, retry_min=0.05, retry_max=0.2,
+                                 controller="ctl")
+    this_run = T0 + dt.timedelta(hours=1)
+    try:
+        recovery = asyncio.create_task(Controller._recover(store, this_run, retry=0.05))
+        store.call_started(CallStarted("live", "u-live", "PJSIP/trunk-live", "4008001234", "13800138000", "4008001234",
+                                       "zh-CN", "2026.1", "cfg", this_run + dt.timedelta(minutes=1)))
+        await asyncio.sleep(0.3)
+        assert not recovery.done()  # still down: retrying
+        await proxy.restore()
+        await asyncio.wait_for(recovery, 10)
+        await store.flush()
+        crashed, live = await store.get_call("crashed"), await store.get_call("live")
+    finally:
+        await store.close()
+        await proxy.close()
+    assert crashed is not None and crashed.disposition is Disposition.INTERRUPTED
+    assert live is not None and live.disposition is None
