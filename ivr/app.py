@@ -26,6 +26,7 @@ from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
 from ivr.flow.survey_script import SurveyScript
 from ivr.loop_errors import ThrottledLoopErrors
+from ivr.records.salt import caller_salt
 from ivr.records.store import CallStore, StoreUnavailable
 from ivr.reload import ConfigHolder, ReloadResult
 from routing.agent_script import AgentScript
@@ -100,7 +101,7 @@ class Controller:
             log.log(logging.WARNING if needed.problem else logging.INFO, "%s", needed.message)
         db: Path | str = self.options.sqlite_path or settings.store.url or self.resolve(settings.store.sqlite_path)
         self.store = await CallStore.open(
-            db, privacy_policy=settings.privacy.caller_number, salt=settings.privacy.hash_salt,
+            db, privacy_policy=settings.privacy.caller_number, salt=caller_salt(settings, self.config.config_dir),
             spool_dir=None if isinstance(db, Path) else self.resolve(Path("var")),
             controller=settings.store.controller or socket.gethostname(),
         )

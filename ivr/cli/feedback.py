@@ -46,10 +46,12 @@ def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConf
 
 
 async def _call(loaded: LoadedConfig, db: Path | str, call_id: str) -> CallRow | None:
+    from ivr.records.salt import caller_salt
     from ivr.records.store import CallStore
 
     privacy = loaded.server.privacy
-    calls = await CallStore.open(db, privacy_policy=privacy.caller_number, salt=privacy.hash_salt)
+    calls = await CallStore.open(db, privacy_policy=privacy.caller_number,
+                                 salt=caller_salt(loaded.server, loaded.config_dir))
     try:
         return await calls.get_call(call_id)
     finally:
@@ -96,12 +98,14 @@ def serve(config_dir: Path, port: int | None) -> None:
 
 
 async def _serve(loaded: LoadedConfig, surveys: SurveysConfig, secret: str, db: Path | str, port: int) -> int:
+    from ivr.records.salt import caller_salt
     from ivr.records.store import CallStore
     from survey_engine.store import SurveyStore
     from survey_engine.web import start_feedback_web
 
     privacy = loaded.server.privacy
-    calls = await CallStore.open(db, privacy_policy=privacy.caller_number, salt=privacy.hash_salt)
+    calls = await CallStore.open(db, privacy_policy=privacy.caller_number,
+                                 salt=caller_salt(loaded.server, loaded.config_dir))
     store = SurveyStore(calls.engine)
     try:
         host = surveys.web.bind

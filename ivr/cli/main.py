@@ -53,6 +53,9 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
     from ivr.config.loader import ConfigError
 
     _setup_logging(verbose)
+    # Call records, their spool, the salt and the pid file hold callers' data: owner only.
+    # (The admin socket sets its own mode, 0660.)
+    os.umask(0o077)
     try:
         controller = Controller(config_dir, ControllerOptions(port=port, admin=True))
     except ConfigError as exc:
@@ -61,6 +64,7 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
 
     async def run() -> int:
         from ivr.admin import AdminSocketError
+        from ivr.records.salt import SaltError
         from survey_engine.links import SecretError
 
         try:
@@ -72,6 +76,10 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
         except SecretError as exc:
             await controller.stop()
             click.echo(f"ivr serve: web feedback form: {exc}", err=True)
+            return 2
+        except SaltError as exc:
+            await controller.stop()
+            click.echo(f"ivr serve: caller keys: {exc}", err=True)
             return 2
         except OSError as exc:  # a port taken (FastAGI or the feedback form)
             await controller.stop()

@@ -23,7 +23,7 @@ from ivr.agi.session import AgiSession
 from ivr.config.loader import LoadedConfig
 from ivr.flow.context import Clock, utc_now
 from ivr.records.model import CallRow
-from ivr.records.store import CallStore, caller_key
+from ivr.records.store import CallStore
 from ivr.reload import ConfigHolder
 from routing.config import RoutingConfig
 from survey_engine.config import Survey, SurveysConfig
@@ -127,7 +127,7 @@ class SurveyScript:
         leg = row.answered_leg(queue)
         hung_up_by = variables[HUNGUP_BY_VARIABLE] or (leg.ended_by if leg is not None and leg.ended_by else "")
         number = session.env.callerid
-        key = caller_key(number, config.server.privacy.hash_salt)
+        key = self.calls.key_of_number(number)
         opt_in = variables[OPT_IN_VARIABLE].lower()
         now = self.clock()
         candidate = Candidate(

@@ -128,7 +128,7 @@ _READ_BATCH = 2000  # calls per query of iter_calls
 
 def caller_key(number: str, salt: str) -> str | None:
     """HMAC-SHA256(salt, normalised digits): the same for `+86 138...`, `0086138...`, `138...`;
-    None for a withheld number (no digits). The salt is `privacy.hash_salt`."""
+    None for a withheld number (no digits). The salt: `ivr.records.salt.caller_salt`."""
     digits = normalize_number(number)
     if not digits:
         return None
@@ -840,6 +840,10 @@ class CallStore:
         async with self._begin() as conn:
             found = await self._calls(conn, calls.c.call_id == call_id, limit=None)
         return found[0] if found else None
+
+    def key_of_number(self, number: str) -> str | None:
+        """The caller key of a number, with this store's salt (see `caller_key`)."""
+        return caller_key(number, self._salt)
 
     async def caller_key_of(self, call_id: str) -> str | None:
         """The call's caller key (see `caller_key`); None for an unknown call or a withheld number."""

@@ -149,3 +149,15 @@ def test_serve_ends_on_sigint_like_sigterm(served: Served) -> None:
     served.process.send_signal(signal.SIGINT)
     assert served.process.wait(timeout=15) == 0
     assert os.path.exists(served.config / "var" / "calls.sqlite")
+
+
+def test_serve_keeps_callers_data_readable_by_its_owner_only(served: Served) -> None:
+    """The call records and the caller-key salt (made on this first start: server.yaml sets none)."""
+    import stat
+
+    served.call()  # a record written
+    served.stop()
+    var = served.config / "var"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in var.iterdir() if p.is_file()}
+    assert modes["calls.sqlite"] == 0o600 and modes["privacy.salt"] == 0o600, modes
+    assert all(mode & 0o077 == 0 for mode in modes.values()), modes
