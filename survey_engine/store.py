@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import ColumnElement, RowMapping, delete, func, or_, select
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.records.database import Target, insert_replacing, open_engine
+from ivr.records.database import Target, insert_replacing, open_engine, sqlite_file
 from ivr.records.schema import followups, migrate, survey_answers, survey_responses
+from ivr.records.store import StoreError
 from survey_engine.model import (
     Answer,
     Channel,
@@ -54,8 +56,11 @@ class SurveyStore:
         try:
             async with engine.begin() as conn:
                 await migrate(conn)
-        except BaseException:
+        except BaseException as exc:
             await engine.dispose()
+            path = sqlite_file(target)
+            if path is not None and isinstance(exc, DatabaseError):  # e.g. "file is not a database"
+                raise StoreError(f"{path}: not a call-record database ({exc.orig or exc})") from exc
             raise
         return cls(engine, owns_engine=True)
 

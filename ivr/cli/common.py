@@ -3,6 +3,7 @@ load the configuration they read the database path and time zones from."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -11,6 +12,14 @@ import click
 
 if TYPE_CHECKING:
     from ivr.config.loader import LoadedConfig
+
+
+def reader_gone() -> NoReturn:
+    """Standard output's reader stopped reading (`ivr export legs | head`): stop quietly, as
+    Unix tools do, with no error printed at exit either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 def fail(command: str, message: str) -> NoReturn:

@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, cast
 
 import click
 
-from ivr.cli.common import fail, load
+from ivr.cli.common import fail, load, reader_gone
 from ivr.metrics.model import EXPORT_KINDS as KINDS
 from ivr.metrics.model import ExportKind as Kind
 
@@ -160,6 +160,8 @@ def export(
                     count = asyncio.run(run(out))
     except StoreError as exc:
         fail(command, str(exc))
+    except BrokenPipeError:
+        reader_gone()
     except OSError as exc:  # the output file, or a SQLite file that cannot be opened
         fail(command, str(exc))
     if hotlines.unknown:

@@ -74,7 +74,8 @@ def _database(command: str, loaded: LoadedConfig, db: Path | None) -> Path | str
     return db
 
 
-def _with_store(db: Path | str, action: Callable[[SurveyStore], Awaitable[_T]]) -> _T:
+def _with_store(command: str, db: Path | str, action: Callable[[SurveyStore], Awaitable[_T]]) -> _T:
+    from ivr.records.store import StoreError
     from survey_engine.store import SurveyStore
 
     async def run() -> _T:
@@ -84,7 +85,10 @@ def _with_store(db: Path | str, action: Callable[[SurveyStore], Awaitable[_T]]) 
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except StoreError as exc:
+        fail(command, str(exc))
 
 
 def _zone(loaded: LoadedConfig, hotline: str | None) -> tuple[ZoneInfo, str]:
@@ -256,7 +260,7 @@ def survey_report(
         fail(command, f"--until {last} is before --since {first}")
     start = dt.datetime.combine(first, dt.time(), zone) if first is not None else None
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone) if last is not None else None
-    responses = _with_store(path, lambda store: store.responses(since=start, until=end))
+    responses = _with_store(command, path, lambda store: store.responses(since=start, until=end))
     hotlines: set[str] = set()  # the hotline as given, and as hotlines.yaml spells it (no trunk prefix)
     if hotline is not None:
         found = loaded.hotline_for(hotline)
@@ -393,7 +397,7 @@ def followups_list(
     loaded = load(command, config_dir)
     path = _database(command, loaded, db)
     now = _clock(now)
-    items = _with_store(path, lambda store: store.followups(status=_status_filter(status), owner=owner))
+    items = _with_store(command, path, lambda store: store.followups(status=_status_filter(status), owner=owner))
     if only_overdue:
         items = [item for item in items if item.overdue(now)]
     if fmt == "table":
@@ -423,7 +427,7 @@ def _change(
         await store.save_followup(changed)
         return changed
 
-    outcome = _with_store(path, apply)
+    outcome = _with_store(command, path, apply)
     if isinstance(outcome, str):
         fail(command, outcome)
     return outcome
@@ -478,12 +482,12 @@ def followups_export(
     path = _database(command, load(command, config_dir), db)
     moment = _clock(now)
     if contacts:
-        closed = _with_store(path, lambda store: store.followups(status="closed"))
+        closed = _with_store(command, path, lambda store: store.followups(status="closed"))
         told = sorted((i for i in closed if i.contact), key=lambda i: (i.closed_at or i.created_at, i.item_id))
         text = _records_text([_contact_record(item) for item in told], _CONTACT_FIELDS, fmt)
         count = len(told)
     else:
-        items = _with_store(path, lambda store: store.followups())
+        items = _with_store(command, path, lambda store: store.followups())
         text = _records_text([_item_record(item, moment) for item in items], _ITEM_FIELDS, fmt)
         count = len(items)
     if output is None:

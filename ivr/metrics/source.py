@@ -213,9 +213,12 @@ class Source:
     async def paths(self) -> AsyncIterator[list[CallPath]]:
         """Batches of the calls that started on the scope's days (in their hotline's zone), of
         its hotline, with a leg in its queue, by start time: what the IVR funnel reads."""
-        async for stored in self.store.iter_call_paths(*self.reads(), self.scope.queue):
-            self.on_read(len(stored))
-            yield [call for call in stored if self._in_scope(call.dialed, call.started_at)]
+        # Closed at once when the caller stops early, not at the loop's shutdown
+        # (its cursor and connection then fail to close and log tracebacks).
+        async with contextlib.aclosing(self.store.iter_call_paths(*self.reads(), self.scope.queue)) as batches:
+            async for stored in batches:
+                self.on_read(len(stored))
+                yield [call for call in stored if self._in_scope(call.dialed, call.started_at)]
 
     async def repeated(self) -> frozenset[str]:
         """The calls `legs` reads whose caller called the same hotline again within repeat_hours."""
@@ -223,9 +226,10 @@ class Source:
 
     async def summaries(self) -> AsyncIterator[list[CallSummary]]:
         """Batches of the scope's calls as `calls` selects them, without their events."""
-        async for stored in self.store.iter_call_summaries(*self.reads()):
-            self.on_read(len(stored))
-            yield [call for call in stored if self._wanted(call.dialed, call.started_at, call.queues)]
+        async with contextlib.aclosing(self.store.iter_call_summaries(*self.reads())) as batches:
+            async for stored in batches:
+                self.on_read(len(stored))
+                yield [call for call in stored if self._wanted(call.dialed, call.started_at, call.queues)]
 
     def _wanted(self, dialed: str, started_at: UtcText, queues: Iterable[str]) -> bool:
         return self._in_scope(dialed, started_at) and (self.scope.queue is None or self.scope.queue in queues)
@@ -248,11 +252,12 @@ class Source:
         queue = self.scope.queue
         starts = IntervalStarts(self.settings.interval_minutes)
         holds = self.scope.holds
-        async for stored in self.store.iter_legs(*self.reads(legs=True)):
-            self.on_read(len(stored))
-            wanted = [leg for leg in stored if (queue is None or leg.queue == queue) and self._on_hotline(leg.dialed)]
-            yield [leg for leg in leg_rows(wanted, self.zone_of, self.settings, repeated, starts)
-                   if holds(leg.interval_start.date())]
+        async with contextlib.aclosing(self.store.iter_legs(*self.reads(legs=True))) as batches:
+            async for stored in batches:
+                self.on_read(len(stored))
+                wanted = [leg for leg in stored if (queue is None or leg.queue == queue) and self._on_hotline(leg.dialed)]
+                yield [leg for leg in leg_rows(wanted, self.zone_of, self.settings, repeated, starts)
+                       if holds(leg.interval_start.date())]
 
     async def agent_events(self, zone: ZoneInfo, now: dt.datetime) -> tuple[list[AgentEvent], dt.datetime, dt.datetime]:
         """Presence changes for agent intervals in `zone`, with the grid's [since, until): the
@@ -291,9 +296,13 @@ async def consume(batches: AsyncIterator[list[_T]], consumer: Callable[[Iterator
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[list[_T] | _End] = asyncio.Queue(maxsize=ahead)
 
+    stopping = False
+
     async def produce() -> None:
         try:
             async for batch in batches:
+                if stopping:
+                    break
                 await queue.put(batch)
         except Exception as exc:  # handed to the consumer, which raises it in its thread
             await queue.put(_End(exc))
@@ -313,7 +322,14 @@ async def consume(batches: AsyncIterator[list[_T]], consumer: Callable[[Iterator
     try:
         return await asyncio.to_thread(consumer, items())
     finally:
-        producer.cancel()
+        # The consumer stopped early (e.g. a closed pipe): let the reader finish the batch it
+        # is fetching rather than cancel it mid-fetch (the driver then fails to close its
+        # cursor and logs a traceback), taking what it queues until it is done.
+        stopping = True
+        while not producer.done():
+            while not queue.empty():
+                queue.get_nowait()
+            await asyncio.wait({producer}, timeout=0.05)
         await asyncio.gather(producer, return_exceptions=True)
         aclose = getattr(batches, "aclose", None)
         if aclose is not None:

@@ -46,7 +46,7 @@ import hashlib
 import hmac
 import logging
 import operator
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -67,6 +67,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -426,6 +427,8 @@ class CallStore:
                 await store.engine.dispose()
                 if isinstance(exc, SchemaError):
                     raise StoreError(str(exc)) from exc
+                if path is not None and isinstance(exc, DatabaseError):  # e.g. "file is not a database"
+                    raise StoreError(f"{path}: not a call-record database ({exc.orig or exc})") from exc
                 raise
             store._fail(exc)
         store._claimed = [claimed for found in spool_files(directory, store._spool_prefix)
@@ -924,7 +927,7 @@ class CallStore:
 
     async def iter_legs(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None,
-    ) -> AsyncIterator[list[StoredLeg]]:
+    ) -> AsyncGenerator[list[StoredLeg], None]:
         """Batches of the queue legs of the calls that started in [since, until), in call start
         order, each with what the metrics need of its call."""
         async with self._streamed(_STORED_LEGS.where(*_started_within(since, until))) as batches:
@@ -933,26 +936,30 @@ class CallStore:
 
     async def iter_call_summaries(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None,
-    ) -> AsyncIterator[list[CallSummary]]:
+    ) -> AsyncGenerator[list[CallSummary], None]:
         """Batches of the calls that started in [since, until), by start time, without their
         events: the node path and the legs summed up (CallSummary)."""
         start = _SUMMARY_LEG
-        async for batch in self._by_call(_SUMMARIES.where(*_started_within(since, until))):
-            yield [_summary(rows[0], [row[start:] for row in rows if row[start] is not None]) for rows in batch]
+        # Closed at once when the caller stops early, not at the loop's shutdown
+        # (its cursor and connection then fail to close and log tracebacks).
+        async with contextlib.aclosing(self._by_call(_SUMMARIES.where(*_started_within(since, until)))) as batches:
+            async for batch in batches:
+                yield [_summary(rows[0], [row[start:] for row in rows if row[start] is not None]) for rows in batch]
 
     async def iter_call_paths(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, queue: str | None = None,
-    ) -> AsyncIterator[list[CallPath]]:
+    ) -> AsyncGenerator[list[CallPath], None]:
         """Batches of the calls that started in [since, until) (with a leg in `queue`), by start
         time, as the IVR funnel reads them (CallPath)."""
         query = _PATHS.where(*_started_within(since, until))
         if queue is not None:
             query = query.where(select(queue_legs.c.call_id).where(
                 queue_legs.c.call_id == calls.c.call_id, queue_legs.c.queue == queue).exists())
-        async for batch in self._by_call(query):
-            yield [_path(rows) for rows in batch]
+        async with contextlib.aclosing(self._by_call(query)) as batches:
+            async for batch in batches:
+                yield [_path(rows) for rows in batch]
 
-    async def _by_call(self, query: Select[Any]) -> AsyncIterator[list[list[Sequence[Any]]]]:
+    async def _by_call(self, query: Select[Any]) -> AsyncGenerator[list[list[Sequence[Any]]], None]:
         """The rows of `query` (a call's columns first, its call_id first of all, then one of
         its outer-joined rows), streamed, as batches of each call's rows: a call whose rows
         run on past a batch waits for the next."""

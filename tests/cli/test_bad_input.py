@@ -1,0 +1,53 @@
+"""Commands meet bad input with one line and exit 2, never a traceback; a reader that stops
+reading (`| head`) ends an export quietly."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ivr.records.model import CallEnded, CallStarted, Disposition
+from ivr.records.store import CallStore
+from servekit import IVR, REPO
+
+T0 = dt.datetime(2026, 3, 16, 2, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("command", [["export", "calls"], ["export", "legs"], ["report", "survey"], ["report", "html"],
+                                     ["followups", "list"], ["followups", "export"]])  # fmt: skip
+def test_a_file_that_is_not_a_database_is_named_not_traced(tmp_path: Path, command: list[str]) -> None:
+    fake = tmp_path / "x.sqlite"
+    fake.write_text("ivr-host\n")
+
+    done = subprocess.run([*IVR, *command, "--db", str(fake)], capture_output=True, text=True, timeout=60, cwd=REPO)
+
+    assert done.returncode == 2, done.stderr
+    assert f"ivr {' '.join(command)}: {fake}: not a call-record database" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_export_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    db = tmp_path / "calls.sqlite"
+
+    async def seed() -> None:
+        store = await CallStore.open(db)
+        for n in range(3000):
+            start = T0 + dt.timedelta(seconds=n)
+            store.call_started(CallStarted(f"c{n}", f"u{n}", f"PJSIP/t-{n}", "4008001234", "13800138000", "4008001234",
+                                           "zh-CN", "v1", "cfg", start))
+            store.call_ended(CallEnded(f"c{n}", start + dt.timedelta(seconds=30), Disposition.ABANDONED, "menu",
+                                       "zh-CN", None, None, None, "caller", ()))
+        await store.close()
+
+    asyncio.run(seed())
+    export = subprocess.Popen([*IVR, "export", "calls", "--db", str(db)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=REPO)  # fmt: skip
+    assert export.stdout is not None and export.stderr is not None
+    export.stdout.readline()  # the header, then the reader goes away
+    export.stdout.close()
+    assert export.wait(timeout=60) == 0
+    assert export.stderr.read().decode() == ""
