@@ -22,6 +22,18 @@ def reader_gone() -> NoReturn:
     sys.exit(0)
 
 
+def check_queue(command: str, loaded: LoadedConfig, queue: str | None) -> None:
+    """A --queue the configuration does not know would select nothing: say so, with the known
+    queues (hotlines.yaml's and routing.yaml's), instead of an empty result."""
+    if queue is None:
+        return
+    known = set(loaded.directory.queues) | (set(loaded.routing.queues) if loaded.routing is not None else set())
+    if queue not in known:
+        from ivr.config.problems import one_of
+
+        fail(command, f"--queue {queue}: no such queue ({one_of(known, queue)})")
+
+
 def fail(command: str, message: str) -> NoReturn:
     """`ivr <command>: <message>` on stderr, exit status 2 (bad input)."""
     click.echo(f"ivr {command}: {message}", err=True)

@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, cast
 
 import click
 
-from ivr.cli.common import fail, load, reader_gone
+from ivr.cli.common import check_queue, fail, load, reader_gone
 from ivr.metrics.model import EXPORT_KINDS as KINDS
 from ivr.metrics.model import ExportKind as Kind
 
@@ -118,6 +118,7 @@ def export(
     if kind == "ivr" and queue is not None:
         fail(command, "the IVR funnel is per hotline and menu version: --queue does not apply")
     loaded = load(command, config_dir)
+    check_queue(command, loaded, queue)
     if kind == "agents" and queue is not None and loaded.routing is None:
         fail(command, "--queue needs routing.yaml to know which agents serve the queue")
     try:

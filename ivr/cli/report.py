@@ -10,7 +10,7 @@ from typing import cast
 
 import click
 
-from ivr.cli.common import fail, load
+from ivr.cli.common import check_queue, fail, load
 from ivr.cli.export import (
     MINUTES,
     config_option,
@@ -51,6 +51,7 @@ def report_html(
 
     command = "report html"
     loaded = load(command, config_dir)
+    check_queue(command, loaded, queue)
     try:
         target = store_target(loaded, db)
     except NoDatabase as exc:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.common import fail, load
+from ivr.cli.common import check_queue, fail, load
 
 from survey_engine.model import FollowUp
 from survey_engine.report import GROUP_BY, GroupBy, GroupFigures, SurveyReport, build_report
@@ -252,6 +252,7 @@ def survey_report(
     """
     command = "report survey"
     loaded = load(command, config_dir)
+    check_queue(command, loaded, queue)
     path = _database(command, loaded, db)
     zone, why = _zone(loaded, hotline)
     first = since.date() if since is not None else None

@@ -51,3 +51,12 @@ def test_an_export_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None
     export.stdout.close()
     assert export.wait(timeout=60) == 0
     assert export.stderr.read().decode() == ""
+
+
+@pytest.mark.parametrize("command", [["export", "legs"], ["export", "calls"], ["report", "survey"], ["report", "html"]])
+def test_an_unknown_queue_is_named_with_the_known_ones_instead_of_an_empty_result(tmp_path: Path, command: list[str]) -> None:
+    done = subprocess.run([*IVR, *command, "--queue", "biling", "--db", str(tmp_path / "none.sqlite")],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)  # fmt: skip
+
+    assert done.returncode == 2, done.stderr
+    assert f"ivr {' '.join(command)}: --queue biling: no such queue (did you mean 'billing'? expected one of: " in done.stderr
