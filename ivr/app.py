@@ -26,7 +26,7 @@ from ivr.flow.context import Clock, utc_now
 from ivr.flow.script import IvrScript
 from ivr.flow.survey_script import SurveyScript
 from ivr.loop_errors import ThrottledLoopErrors
-from ivr.records.salt import caller_salt
+from ivr.records.keys import caller_salt, contact_key
 from ivr.records.store import CallStore, StoreUnavailable
 from ivr.reload import ConfigHolder, ReloadResult
 from routing.agent_script import AgentScript
@@ -38,6 +38,7 @@ from routing.recording_state import RecordingState
 from routing.state import LiveState, StateUnavailable
 from routing.service import Acd
 from survey_engine.config import WebForm
+from survey_engine.contacts import ContactSeal
 from survey_engine.store import SurveyStore
 from survey_engine.web import FeedbackWeb
 
@@ -142,7 +143,8 @@ class Controller:
             interrupt_on_stop=True,  # a stopping controller lets its callers go to the dialplan's fallback
         )
         # After the agent hangs up (dialplan ivr-survey); without surveys.yaml it lets the caller go.
-        router.add("survey", SurveyScript(self.configs, self.store, self.surveys, clock=self.options.clock))
+        contacts = ContactSeal(settings.privacy.caller_number, contact_key(settings, self.config.config_dir))
+        router.add("survey", SurveyScript(self.configs, self.store, self.surveys, contacts, clock=self.options.clock))
         if self.acd is not None:
             router.add("agent", AgentScript(self.acd, self.configs))  # the agents' feature codes
         fastagi = settings.fastagi

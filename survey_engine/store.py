@@ -15,12 +15,12 @@ import json
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import ColumnElement, RowMapping, delete, func, or_, select
+from sqlalchemy import ColumnElement, RowMapping, delete, func, insert, or_, select
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.records.database import Target, insert_replacing, open_engine, sqlite_file
-from ivr.records.schema import followups, migrate, survey_answers, survey_responses
+from ivr.records.schema import contact_reveals, followups, migrate, survey_answers, survey_responses
 from ivr.records.store import StoreError
 from survey_engine.model import (
     Answer,
@@ -147,17 +147,43 @@ class SurveyStore:
 
     # --- follow-up items -----------------------------------------------------------------
 
-    async def save_followup(self, item: FollowUp) -> None:
-        """Insert or replace an item (one per response)."""
+    async def save_followup(self, item: FollowUp, *, sealed: str | None = None) -> None:
+        """Insert or replace an item (one per response). `sealed`: the number to call back,
+        sealed (survey_engine.contacts), given when the item is made; a later save (assign,
+        close) keeps it."""
         i = item
+        kept = [c.name for c in followups.c if c.name not in ("item_id", "contact_sealed")]
         async with self.engine.begin() as conn:
-            await conn.execute(insert_replacing(conn.dialect.name, followups, "item_id").values(
+            upsert = insert_replacing(conn.dialect.name, followups, "item_id",
+                                      only=kept if sealed is None else None)  # fmt: skip
+            await conn.execute(upsert.values(
                 item_id=i.item_id, response_id=i.response_id, call_id=i.call_id, category=i.category,
                 urgency=i.urgency, owner=i.owner, created_at=i.created_at, deadline=i.deadline,
                 reasons=json.dumps(list(i.reasons), ensure_ascii=False), queue=i.queue, agent=i.agent,
                 contact=i.contact, status=i.status, assignee=i.assignee, assigned_at=i.assigned_at,
-                resolution=i.resolution, closed_at=i.closed_at,
+                resolution=i.resolution, closed_at=i.closed_at, contact_sealed=sealed,
             ))
+
+    async def reveal_contact(self, item_id: str, *, by: str, reason: str, at: dt.datetime) -> tuple[str | None, str | None]:
+        """The item's (shown, sealed) contact, and a record that `by` asked for it and why.
+        An unknown item: (None, None), nothing recorded."""
+        async with self.engine.begin() as conn:
+            found = (await conn.execute(select(followups.c.contact, followups.c.contact_sealed)
+                                        .where(followups.c.item_id == item_id))).first()
+            if found is None:
+                return None, None
+            await conn.execute(insert(contact_reveals).values(item_id=item_id, revealed_at=at, revealed_by=by,
+                                                              reason=reason))
+            return found[0], found[1]
+
+    async def contact_reveals(self, item_id: str) -> list[tuple[dt.datetime, str, str]]:
+        """(when, who, why) of every time the item's contact was opened."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(contact_reveals.c.revealed_at, contact_reveals.c.revealed_by,
+                                              contact_reveals.c.reason)
+                                       .where(contact_reveals.c.item_id == item_id)
+                                       .order_by(contact_reveals.c.revealed_at))).all()
+        return [(r[0], r[1], r[2]) for r in rows]
 
     async def get_followup(self, item_id: str) -> FollowUp | None:
         found = await self._followups((followups.c.item_id == item_id,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -22,16 +23,27 @@ def reader_gone() -> NoReturn:
     sys.exit(0)
 
 
-def check_queue(command: str, loaded: LoadedConfig, queue: str | None) -> None:
-    """A --queue the configuration does not know would select nothing: say so, with the known
-    queues (hotlines.yaml's and routing.yaml's), instead of an empty result."""
+class UnknownQueue(Exception):
+    """--queue names a queue neither the configuration nor the records know."""
+
+
+def check_queue(loaded: LoadedConfig, queue: str | None, seen: Collection[str] = ()) -> None:
+    """A --queue that would select nothing raises UnknownQueue, naming the known queues
+    (hotlines.yaml's, routing.yaml's, and `seen`: those in the records, which may hold a
+    queue since renamed or removed)."""
     if queue is None:
         return
     known = set(loaded.directory.queues) | (set(loaded.routing.queues) if loaded.routing is not None else set())
-    if queue not in known:
-        from ivr.config.problems import one_of
+    if queue in known or queue in seen:
+        return
+    from ivr.config.problems import one_of
 
-        fail(command, f"--queue {queue}: no such queue ({one_of(known, queue)})")
+    raise UnknownQueue(f"--queue {queue}: no such queue ({one_of(known | set(seen), queue)})")
+
+
+def configured_queue(loaded: LoadedConfig, queue: str | None) -> bool:
+    """Whether --queue is given and the configuration knows it (no need to ask the records)."""
+    return queue is None or queue in loaded.directory.queues or (loaded.routing is not None and queue in loaded.routing.queues)
 
 
 def fail(command: str, message: str) -> NoReturn:

@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, cast
 
 import click
 
-from ivr.cli.common import check_queue, fail, load, reader_gone
+from ivr.cli.common import UnknownQueue, check_queue, configured_queue, fail, load, reader_gone
 from ivr.metrics.model import EXPORT_KINDS as KINDS
 from ivr.metrics.model import ExportKind as Kind
 
@@ -118,7 +118,6 @@ def export(
     if kind == "ivr" and queue is not None:
         fail(command, "the IVR funnel is per hotline and menu version: --queue does not apply")
     loaded = load(command, config_dir)
-    check_queue(command, loaded, queue)
     if kind == "agents" and queue is not None and loaded.routing is None:
         fail(command, "--queue needs routing.yaml to know which agents serve the queue")
     try:
@@ -141,6 +140,8 @@ def export(
 
         store = await CallStore.open(target)
         try:
+            if not configured_queue(loaded, queue):
+                check_queue(loaded, queue, await store.queue_names())
             with progress(f"export {kind}") as (total, advance):
                 source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine), on_read=advance)
                 total(await source.count())
@@ -159,7 +160,7 @@ def export(
             else:
                 with open(output, "w", encoding="utf-8", newline="") as out:
                     count = asyncio.run(run(out))
-    except StoreError as exc:
+    except (StoreError, UnknownQueue) as exc:
         fail(command, str(exc))
     except BrokenPipeError:
         reader_gone()

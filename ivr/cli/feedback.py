@@ -46,7 +46,7 @@ def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConf
 
 
 async def _call(loaded: LoadedConfig, db: Path | str, call_id: str) -> CallRow | None:
-    from ivr.records.salt import caller_salt
+    from ivr.records.keys import caller_salt
     from ivr.records.store import CallStore
 
     privacy = loaded.server.privacy
@@ -98,7 +98,7 @@ def serve(config_dir: Path, port: int | None) -> None:
 
 
 async def _serve(loaded: LoadedConfig, surveys: SurveysConfig, secret: str, db: Path | str, port: int) -> int:
-    from ivr.records.salt import caller_salt
+    from ivr.records.keys import caller_salt
     from ivr.records.store import CallStore
     from survey_engine.store import SurveyStore
     from survey_engine.web import start_feedback_web

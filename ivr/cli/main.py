@@ -64,7 +64,7 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
 
     async def run() -> int:
         from ivr.admin import AdminSocketError
-        from ivr.records.salt import SaltError
+        from ivr.records.keys import SaltError
         from survey_engine.links import SecretError
 
         try:

@@ -10,7 +10,7 @@ from typing import cast
 
 import click
 
-from ivr.cli.common import check_queue, fail, load
+from ivr.cli.common import UnknownQueue, check_queue, configured_queue, fail, load
 from ivr.cli.export import (
     MINUTES,
     config_option,
@@ -51,7 +51,6 @@ def report_html(
 
     command = "report html"
     loaded = load(command, config_dir)
-    check_queue(command, loaded, queue)
     try:
         target = store_target(loaded, db)
     except NoDatabase as exc:
@@ -65,6 +64,8 @@ def report_html(
     async def run() -> ReportInput:
         store = await CallStore.open(target)
         try:
+            if not configured_queue(loaded, queue):
+                check_queue(loaded, queue, await store.queue_names())
             source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine))
             responses = await source.responses()
             # The funnel is counted (in worker processes, for many calls) while the legs are read.
@@ -86,7 +87,7 @@ def report_html(
         with bulk_reading():
             data = asyncio.run(run())
         index = render_report(data, output)
-    except StoreError as exc:
+    except (StoreError, UnknownQueue) as exc:
         fail(command, str(exc))
     except OSError as exc:
         fail(command, f"cannot write the report into {output}: {exc}")

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.common import check_queue, fail, load
+from ivr.cli.common import UnknownQueue, check_queue, fail, load
 
 from survey_engine.model import FollowUp
 from survey_engine.report import GROUP_BY, GroupBy, GroupFigures, SurveyReport, build_report
@@ -252,7 +253,6 @@ def survey_report(
     """
     command = "report survey"
     loaded = load(command, config_dir)
-    check_queue(command, loaded, queue)
     path = _database(command, loaded, db)
     zone, why = _zone(loaded, hotline)
     first = since.date() if since is not None else None
@@ -262,6 +262,10 @@ def survey_report(
     start = dt.datetime.combine(first, dt.time(), zone) if first is not None else None
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone) if last is not None else None
     responses = _with_store(command, path, lambda store: store.responses(since=start, until=end))
+    try:
+        check_queue(loaded, queue, {r.queue for r in responses})
+    except UnknownQueue as exc:
+        fail(command, str(exc))
     hotlines: set[str] = set()  # the hotline as given, and as hotlines.yaml spells it (no trunk prefix)
     if hotline is not None:
         found = loaded.hotline_for(hotline)
@@ -463,6 +467,43 @@ def followups_close(item_id: str, resolution: str, config_dir: Path, db: Path | 
     item = _change("followups close", config_dir, db, item_id, lambda item: close(item, resolution, moment))
     late = " (after its deadline)" if item.closed_at is not None and item.closed_at > item.deadline else ""
     click.echo(f"{item.item_id} closed{late}: {item.resolution}")
+
+
+@followups.command("contact")
+@click.argument("item_id", metavar="ITEM")
+@click.option("--reason", required=True, help="Why the number is needed (kept with who asked and when).")
+@_config_option
+@_db_option
+@_now_option
+def followups_contact(item_id: str, reason: str, config_dir: Path, db: Path | None, now: dt.datetime | None) -> None:
+    """The number to call the customer of ITEM back on. Under the `mask` and `hash` privacy
+    policies it is kept sealed: this opens it, and records who asked, when and why."""
+    import getpass
+
+    from ivr.records.keys import SaltError, contact_key
+    from survey_engine.contacts import ContactSeal, SealError
+
+    command = "followups contact"
+    if not reason.strip():
+        fail(command, "say why the number is needed (--reason)")
+    loaded = load(command, config_dir)
+    path = _database(command, loaded, db)
+    moment = _clock(now)
+    by = getpass.getuser()
+    shown, sealed = _with_store(command, path, lambda store: store.reveal_contact(item_id, by=by, reason=reason.strip(),
+                                                                                 at=moment))  # fmt: skip
+    if shown is None and sealed is None:
+        fail(command, f"no follow-up item {item_id} with a number kept (unknown item, or keep_contact was off)")
+    if sealed is not None:
+        try:
+            seal = ContactSeal(loaded.server.privacy.caller_number, contact_key(loaded.server, loaded.config_dir))
+            number = seal.open(sealed)
+        except (SaltError, SealError) as exc:
+            fail(command, str(exc))
+    else:
+        number = shown or ""
+    logging.getLogger("ivr.followups").warning("contact of follow-up %s revealed to %s: %s", item_id, by, reason.strip())
+    click.echo(number)
 
 
 @followups.command("export")

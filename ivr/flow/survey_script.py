@@ -24,6 +24,7 @@ from ivr.config.loader import LoadedConfig
 from ivr.flow.context import Clock, utc_now
 from ivr.records.model import CallRow
 from ivr.records.store import CallStore
+from survey_engine.contacts import ContactSeal
 from ivr.reload import ConfigHolder
 from routing.config import RoutingConfig
 from survey_engine.config import Survey, SurveysConfig
@@ -78,6 +79,7 @@ class SurveyScript:
         configs: ConfigHolder,
         calls: CallStore,
         surveys: SurveyStore,
+        contacts: ContactSeal,
         *,
         clock: Clock = utc_now,
         ids: Callable[[], str] = new_id,
@@ -86,6 +88,7 @@ class SurveyScript:
         self.configs = configs
         self.calls = calls
         self.surveys = surveys
+        self.contacts = contacts
         self.clock = clock
         self.ids = ids
         self.rng = rng or random.Random()
@@ -213,9 +216,10 @@ class SurveyScript:
         )
         try:
             await self.surveys.save_response(response)
-            item = follow_up(response, settings.followups, now=now, item_id=self.ids(), contact=contact)
+            sealed = self.contacts.seal(contact)  # the number, as the privacy policy keeps it
+            item = follow_up(response, settings.followups, now=now, item_id=self.ids(), contact=sealed.shown)
             if item is not None:
-                await self.surveys.save_followup(item)
+                await self.surveys.save_followup(item, sealed=sealed.sealed if settings.followups.keep_contact else None)
                 log.info("call %s: follow-up %s (%s, %s) for %s", response.call_id, item.item_id, item.category,
                          item.urgency, item.owner)
         except Exception:

@@ -291,7 +291,7 @@ followups = Table(
     Column("reasons", Text, nullable=False),  # a JSON list of strings
     Column("queue", Text, nullable=False),
     Column("agent", Text, nullable=False),
-    Column("contact", Text),
+    Column("contact", Text),  # shown: as received under `full`, masked under `mask`, none under `hash`
     Column("status", Text, nullable=False),
     Column("assignee", Text),
     Column("assigned_at", UtcTime),
@@ -299,6 +299,19 @@ followups = Table(
     Column("closed_at", UtcTime),
     Index("followups_status_deadline", "status", "deadline"),
     Index("followups_response", "response_id", unique=True),
+    # v10: the number to call back, sealed with the contact key (survey_engine.contacts), under
+    # the `mask` and `hash` policies.
+    Column("contact_sealed", Text),
+)
+
+# v10: every time a sealed contact was opened (`ivr followups contact`): who, when, why.
+contact_reveals = Table(
+    "contact_reveals", METADATA,
+    Column("item_id", Text, nullable=False),
+    Column("revealed_at", UtcTime, nullable=False),
+    Column("revealed_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("contact_reveals_item", "item_id"),
 )
 
 # v6: agents' presence over time (routing.recording_state), for occupancy and logged-in staffing.
@@ -575,7 +588,16 @@ def _v9(sync: Connection) -> None:
 
 
 _BACKFILL = 2000  # calls per batch of _v7
-_STEPS = (_v6, _v7, _v8, _v9)  # after the legacy SQLite steps, on either backend
+def _v10(sync: Connection) -> None:
+    """v10: follow-up contacts under the privacy policy: the number to call back sealed
+    (`contact_sealed`), and a record of every time one was opened. Items stored before keep
+    the number they have in `contact` (under `mask` and `hash` it was the full number:
+    `ivr followups list` shows it as it is until the item is closed)."""
+    _add_columns(sync, followups, "contact_sealed")
+    contact_reveals.create(sync, checkfirst=True)
+
+
+_STEPS = (_v6, _v7, _v8, _v9, _v10)  # after the legacy SQLite steps, on either backend
 SCHEMA_VERSION = len(MIGRATIONS) + len(_STEPS)
 
 

@@ -129,7 +129,7 @@ _READ_BATCH = 2000  # calls per query of iter_calls
 
 def caller_key(number: str, salt: str) -> str | None:
     """HMAC-SHA256(salt, normalised digits): the same for `+86 138...`, `0086138...`, `138...`;
-    None for a withheld number (no digits). The salt: `ivr.records.salt.caller_salt`."""
+    None for a withheld number (no digits). The salt: `ivr.records.keys.caller_salt`."""
     digits = normalize_number(number)
     if not digits:
         return None
@@ -843,6 +843,11 @@ class CallStore:
         async with self._begin() as conn:
             found = await self._calls(conn, calls.c.call_id == call_id, limit=None)
         return found[0] if found else None
+
+    async def queue_names(self) -> set[str]:
+        """Every queue some leg was in (the index on queue_legs.queue answers it)."""
+        async with self._begin() as conn:
+            return {str(q) for q in (await conn.execute(select(queue_legs.c.queue).distinct())).scalars()}
 
     def key_of_number(self, number: str) -> str | None:
         """The caller key of a number, with this store's salt (see `caller_key`)."""

@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ivr.records.model import CallEnded, CallStarted, Disposition, EventKind, PathEvent, QueueLeg
 from ivr.records.schema import MIGRATIONS
 from ivr.records.store import SCHEMA_VERSION, CallStore
+
+# What v10 added (sealed follow-up contacts and their reveals): gone from a store of before.
+V10_ADDED = ("ALTER TABLE followups DROP COLUMN contact_sealed", "DROP TABLE contact_reveals")
 from survey_engine.store import SurveyStore
 
 UTC = dt.timezone.utc
@@ -102,7 +105,7 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         await store.close()
     async with aiosqlite.connect(path) as db:
         cursor = await db.execute("SELECT version FROM schema_version")
-        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(9,)]
+        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(10,)]
 
 
 async def schema_of(path: Path) -> dict[str, object]:
@@ -174,7 +177,7 @@ async def test_a_v6_postgresql_database_upgrades_in_place_and_fills_in_what_v7_k
             for ddl in ("ALTER TABLE calls DROP COLUMN node_path", "ALTER TABLE calls DROP COLUMN controller",
                         "ALTER TABLE calls DROP COLUMN bridge_seconds",
                         "ALTER TABLE queue_legs DROP COLUMN transferred", "ALTER TABLE callbacks DROP COLUMN controller",
-                        "UPDATE schema_version SET version = 6"):
+                        *V10_ADDED, "UPDATE schema_version SET version = 6"):
                 await conn.exec_driver_sql(ddl)
     finally:
         await store.close()
@@ -222,8 +225,8 @@ async def test_a_v8_store_gets_talk_time_from_the_bridge_not_the_callers_time_si
         store.set_ami_times("u-ami-answer", agent_answered_at=at(70))
         await store.flush()
         async with store.engine.begin() as conn:  # back to what v8 left
-            await conn.exec_driver_sql("ALTER TABLE calls DROP COLUMN bridge_seconds")
-            await conn.exec_driver_sql("UPDATE schema_version SET version = 8")
+            for ddl in ("ALTER TABLE calls DROP COLUMN bridge_seconds", *V10_ADDED, "UPDATE schema_version SET version = 8"):
+                await conn.exec_driver_sql(ddl)
             for call_id, (_, talk, _) in calls.items():
                 await conn.exec_driver_sql(
                     "UPDATE queue_legs SET talk_seconds = %s WHERE call_id = '%s'" % (talk, call_id))

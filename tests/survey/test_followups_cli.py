@@ -15,6 +15,7 @@ F-1 and F-2 are overdue. Times in the table are Asia/Shanghai (UTC+8), the first
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 import csv
 import datetime as dt
 import io
@@ -252,3 +253,48 @@ def test_a_configuration_that_does_not_load_or_a_missing_database_is_a_clear_err
                                           str(tmp_path / "other.sqlite")])
     assert elsewhere.exit_code == 2
     assert f"no call-record database at {tmp_path / 'other.sqlite'}" in elsewhere.stderr
+
+
+def test_contact_opens_the_sealed_number_and_records_who_asked_and_why(config: Path) -> None:
+    """Under the example's `mask` policy an item shows the masked number and keeps the number
+    to call back sealed with var/contact.key."""
+    from ivr.config.loader import load_config
+    from ivr.records.keys import contact_key
+    from survey_engine.contacts import ContactSeal
+
+    loaded = load_config(config)
+    seal = ContactSeal("mask", contact_key(loaded.server, config))
+    contact = seal.seal("13900139000")
+
+    async def sealed_item() -> list[tuple[dt.datetime, str, str]]:
+        store = await SurveyStore.open(config / "var" / "calls.sqlite")
+        try:
+            item = follow_up(_response("P9", "sales", _at(2, 9), Answer("attitude", "scale", 1, 1)), RULES,
+                             now=_at(2, 9), item_id="F-9", contact=contact.shown)
+            assert item is not None
+            await store.save_followup(item, sealed=contact.sealed)
+            await store.save_followup(replace(item, assignee="li.wei"))  # a later save keeps the sealed number
+            saved = await store.get_followup("F-9")
+            assert saved is not None and saved.contact == "*******9000"
+            return await store.contact_reveals("F-9")
+        finally:
+            await store.close()
+
+    assert asyncio.run(sealed_item()) == []
+
+    opened = run(config, "contact", "F-9", "--reason", "tell the outcome", "--now", NOW)
+
+    assert opened.exit_code == 0, opened.output
+    assert opened.stdout == "13900139000\n"
+
+    async def reveals() -> list[tuple[dt.datetime, str, str]]:
+        store = await SurveyStore.open(config / "var" / "calls.sqlite")
+        try:
+            return await store.contact_reveals("F-9")
+        finally:
+            await store.close()
+
+    [(_, who, why)] = asyncio.run(reveals())
+    assert who and why == "tell the outcome"
+    refused = run(config, "contact", "F-404", "--reason", "x", "--now", NOW)
+    assert refused.exit_code == 2 and "no follow-up item F-404" in refused.output

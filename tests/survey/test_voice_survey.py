@@ -22,6 +22,8 @@ import pytest
 from callkit import OPEN, TO_BILLING, Backend
 
 from ivr.app import Controller, ControllerOptions
+from ivr.records.keys import contact_key
+from survey_engine.contacts import ContactSeal
 from ivr.pbxsim import SURVEY_REENTRY, Agent, CallerScript, CallResult, HangUp, Press, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.caller import Step
 from ivr.pbxsim.sounds import CORE_SOUNDS
@@ -363,8 +365,16 @@ async def test_low_scores_open_one_follow_up_with_the_configured_owner_and_deadl
     # Unresolved is the first urgent rule; its category has its own owner (surveys.yaml).
     assert (item.category, item.urgency, item.owner, item.status) == ("unresolved", "urgent", "service-quality", "open")
     assert item.deadline == OPEN + dt.timedelta(hours=24)
-    assert (item.call_id, item.queue, item.agent, item.contact) == (response.call_id, "billing", "1001", CALLER)
+    # The example's privacy policy is `mask`: the item shows the masked number and keeps the
+    # number to call back sealed; opening it is recorded.
+    assert (item.call_id, item.queue, item.agent, item.contact) == (response.call_id, "billing", "1001", "*******0001")
     assert item.reasons == ("speed = 1 (<= 1)", "attitude = 2 (<= 2)", "resolved = no", "nps = 3 (<= 6)")
+    surveys, config = rig.controller.surveys, rig.controller.config
+    assert surveys is not None
+    shown, sealed = await surveys.reveal_contact(item.item_id, by="quality", reason="call back", at=OPEN)
+    assert shown == "*******0001" and sealed is not None and CALLER not in sealed
+    assert ContactSeal("mask", contact_key(config.server, config.config_dir)).open(sealed) == CALLER
+    assert [(who, why) for _, who, why in await surveys.contact_reveals(item.item_id)] == [("quality", "call back")]
 
 
 # --- after app_queue --------------------------------------------------------------------------------

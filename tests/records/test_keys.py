@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.config.models import ServerConfig
-from ivr.records.salt import SaltError, caller_salt
+from ivr.records.keys import SaltError, caller_salt
 from ivr.records.store import caller_key
 
 
