@@ -28,6 +28,7 @@ import numpy as np
 from ivr.rig import hostwire as wire
 from ivr.rig.audio import RATE
 from ivr.rig.dtmf import Pcm
+from ivr.rig.lines import wait_for_end
 from ivr.rig.phone import MAX_CALLS, MAX_PHONES, LocalAddress, PhoneError, SipServer
 
 log = logging.getLogger(__name__)
@@ -192,13 +193,7 @@ class RemoteCall:
         return self._events
 
     async def wait_ended(self, timeout: float) -> bool:
-        if self._ended:
-            return True
-        try:
-            await asyncio.wait_for(self._ended_event.wait(), timeout)
-        except TimeoutError:
-            return self._ended
-        return True
+        return self._ended or await wait_for_end(self._ended_event, timeout) or self._ended
 
     def heard(self) -> Pcm:
         """What the call received so far (a read-only view, up to STREAM_EVERY s behind)."""

@@ -4,6 +4,7 @@ in-process `RigPhone`/`RigCall` (`ivr.rig.phone`) and by phones in host processe
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Protocol
 
@@ -43,3 +44,12 @@ class Phone(Protocol):
     async def dial(self, number: str, *, timeout: float) -> Call: ...
 
     async def incoming(self) -> Call: ...
+
+
+async def wait_for_end(ended: asyncio.Event, timeout: float) -> bool:
+    """Whether a call's end event is set within `timeout` seconds (a call's `wait_ended`)."""
+    try:
+        await asyncio.wait_for(ended.wait(), timeout)
+    except TimeoutError:
+        return ended.is_set()
+    return True

@@ -67,6 +67,7 @@ import pjsua2 as pj
 
 from ivr.rig.audio import RATE, Timeline
 from ivr.rig.dtmf import Pcm, tones
+from ivr.rig.lines import wait_for_end
 
 log = logging.getLogger(__name__)
 pjsua_log = logging.getLogger("ivr.rig.pjsua")
@@ -525,13 +526,7 @@ class RigCall:
         return self._ended
 
     async def wait_ended(self, timeout: float) -> bool:
-        if self._ended:
-            return True
-        try:
-            await asyncio.wait_for(self._ended_event.wait(), timeout)
-        except TimeoutError:
-            return self._ended
-        return True
+        return self._ended or await wait_for_end(self._ended_event, timeout) or self._ended
 
     async def answer(self) -> None:
         """Answer an incoming call (200 OK); return once its audio is connected."""

@@ -7,13 +7,15 @@ import asyncio
 import os
 import signal
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from ivr.rig import audio
 from ivr.rig import hostwire as wire
-from ivr.rig.farm import PhoneFarm, RemoteCall
+from ivr.rig.farm import PhoneFarm, RemoteCall, RemotePhone
 from ivr.rig.phone import LocalAddress, PhoneError, SipServer
 from rigkit import eventually, local_address, prompt
 
@@ -46,23 +48,28 @@ def test_garbage_and_a_cut_stream_are_wire_errors() -> None:
         cut.at_end()
 
 
-async def test_a_call_between_phones_of_two_hosts_carries_audio_both_ways(sip_proxy: SipServer) -> None:
+@dataclass
+class Pair:
+    """An agent phone (4 calls: a host of its own) and a caller phone in another host, the
+    caller's call answered by the agent."""
+
+    farm: PhoneFarm
+    agent: RemotePhone
+    caller: RemotePhone
+    outgoing: RemoteCall
+    incoming: RemoteCall
+
+
+@pytest.fixture
+async def pair(sip_proxy: SipServer) -> AsyncIterator[Pair]:
     farm = PhoneFarm(sip_proxy)
     try:
         agent = await farm.phone(f"farm-agent-{uuid.uuid4().hex[:8]}", "x", local_address(), calls=4)
         caller = await farm.phone(f"farm-caller-{uuid.uuid4().hex[:8]}", "x", local_address(), calls=1)
         await asyncio.gather(agent.start(), caller.start())
-        assert farm.hosts == 2  # the agent's 4 calls fill one host
-
         ringing = asyncio.create_task(agent.incoming())
         outgoing, incoming = await asyncio.wait_for(asyncio.gather(caller.dial(agent.user, timeout=10), _answer(ringing)), 20)
-        await incoming.play(prompt("en-US", "goodbye"))
-        template = audio.Template.of("goodbye", prompt("en-US", "goodbye"))
-        heard = await eventually(lambda: audio.find_prompt(template, outgoing.heard()), within=5)
-        assert heard is not None, "the caller did not hear the agent's prompt"
-
-        await outgoing.hangup()
-        assert outgoing.ended and await incoming.wait_ended(5)
+        yield Pair(farm, agent, caller, outgoing, incoming)
     finally:
         await farm.close()
 
@@ -73,21 +80,23 @@ async def _answer(ringing: asyncio.Task[RemoteCall]) -> RemoteCall:
     return call
 
 
-async def test_a_host_that_dies_ends_its_calls_and_fails_what_is_asked_of_it(sip_proxy: SipServer) -> None:
-    farm = PhoneFarm(sip_proxy)
-    try:
-        agent = await farm.phone(f"farm-agent-{uuid.uuid4().hex[:8]}", "x", local_address(), calls=4)
-        caller = await farm.phone(f"farm-caller-{uuid.uuid4().hex[:8]}", "x", local_address(), calls=1)
-        await asyncio.gather(agent.start(), caller.start())
-        ringing = asyncio.create_task(agent.incoming())
-        outgoing, incoming = await asyncio.wait_for(asyncio.gather(caller.dial(agent.user, timeout=10), _answer(ringing)), 20)
+async def test_a_call_between_phones_of_two_hosts_carries_audio_both_ways(pair: Pair) -> None:
+    assert pair.farm.hosts == 2  # the agent's 4 calls fill one host
+    await pair.incoming.play(prompt("en-US", "goodbye"))
+    template = audio.Template.of("goodbye", prompt("en-US", "goodbye"))
+    heard = await eventually(lambda: audio.find_prompt(template, pair.outgoing.heard()), within=5)
+    assert heard is not None, "the caller did not hear the agent's prompt"
 
-        os.kill(agent._host.pid, signal.SIGKILL)
+    await pair.outgoing.hangup()
 
-        assert await incoming.wait_ended(5) and incoming.status == "phone host exited"
-        with pytest.raises(PhoneError, match="exited"):
-            await agent.dial(caller.user, timeout=5)
-        assert not outgoing.ended  # the other host and its call live on
-        await outgoing.hangup()
-    finally:
-        await farm.close()
+    assert pair.outgoing.ended and await pair.incoming.wait_ended(5)
+
+
+async def test_a_host_that_dies_ends_its_calls_and_fails_what_is_asked_of_it(pair: Pair) -> None:
+    os.kill(pair.agent._host.pid, signal.SIGKILL)
+
+    assert await pair.incoming.wait_ended(5) and pair.incoming.status == "phone host exited"
+    with pytest.raises(PhoneError, match="exited"):
+        await pair.agent.dial(pair.caller.user, timeout=5)
+    assert not pair.outgoing.ended  # the other host and its call live on
+    await pair.outgoing.hangup()
