@@ -15,6 +15,14 @@ if TYPE_CHECKING:
     from ivr.config.loader import LoadedConfig
 
 
+DEFAULT_CONFIG = Path("config")
+config_option = click.option(
+    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+    show_default=True, help="Configuration directory: server.yaml names the database, hotlines.yaml the time zones.")
+db_option = click.option("--db", default=None, metavar="PATH_OR_URL",
+                         help="The call-record store: a SQLite file or a postgresql:// URL.  [default: server.yaml's store]")
+
+
 def reader_gone() -> NoReturn:
     """Standard output's reader stopped reading (`ivr export legs | head`): stop quietly, as
     Unix tools do, with no error printed at exit either."""

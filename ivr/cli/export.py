@@ -27,14 +27,23 @@ from typing import IO, TYPE_CHECKING, cast
 
 import click
 
-from ivr.cli.common import UnknownQueue, check_queue, configured_queue, fail, load, reader_gone
+from ivr.cli.common import (
+    DEFAULT_CONFIG,
+    UnknownQueue,
+    check_queue,
+    config_option,
+    configured_queue,
+    db_option,
+    fail,
+    load,
+    reader_gone,
+)
 from ivr.metrics.model import EXPORT_KINDS as KINDS
 from ivr.metrics.model import ExportKind as Kind
 
 if TYPE_CHECKING:
     from ivr.metrics.model import Width
 
-DEFAULT_CONFIG = Path("config")
 MINUTES = {"15": 15, "30": 30, "60": 60, "day": 1440}
 
 
@@ -67,11 +76,6 @@ def progress(description: str) -> Iterator[tuple[Callable[[int], None], Callable
         yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
 
 
-config_option = click.option(
-    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
-    show_default=True, help="Configuration directory: server.yaml names the database, hotlines.yaml the time zones.")
-db_option = click.option("--db", default=None, metavar="PATH_OR_URL",
-                         help="The call-record SQLite file or postgresql:// URL.  [default: server.yaml store]")
 since_option = click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
                             help="First day, inclusive (local to each hotline).  [default: the first call]")
 until_option = click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None,

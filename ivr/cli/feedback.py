@@ -12,23 +12,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ivr.cli.common import fail, load
+from ivr.cli.common import config_option, db_option, fail, load
 
 if TYPE_CHECKING:  # the commands import what they use, so that `ivr --help` stays quick
     from ivr.config.loader import LoadedConfig
     from ivr.records.model import CallRow
     from survey_engine.config import SurveysConfig
 
-DEFAULT_CONFIG = Path("config")
-_config_option = click.option(
-    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
-    show_default=True,
-)
-
-
-def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConfig, str, Path | str]:
+def _settings(command: str, config_dir: Path, db: str | None) -> tuple[LoadedConfig, SurveysConfig, str, Path | str]:
     """The loaded configuration, its surveys.yaml, the signing key and the call-record store
-    (server.yaml store.url, else the store.sqlite_path file)."""
+    (--db, else the configuration's, as `ivr serve` uses it)."""
+    from ivr.metrics.source import NoDatabase, store_target
     from survey_engine.links import SecretError, secret_from_env
 
     loaded = load(f"feedback {command}", config_dir)
@@ -38,11 +32,10 @@ def _settings(command: str, config_dir: Path) -> tuple[LoadedConfig, SurveysConf
         secret = secret_from_env(loaded.surveys.web, os.environ)
     except SecretError as exc:
         fail(f"feedback {command}", str(exc))
-    if loaded.server.store.url is not None:
-        return loaded, loaded.surveys, secret, loaded.server.store.url
-    path = loaded.server.store.sqlite_path
-    db = path if path.is_absolute() else config_dir / path
-    return loaded, loaded.surveys, secret, db
+    try:
+        return loaded, loaded.surveys, secret, store_target(loaded, db)
+    except NoDatabase as exc:
+        fail(f"feedback {command}", str(exc))
 
 
 async def _call(loaded: LoadedConfig, db: Path | str, call_id: str) -> CallRow | None:
@@ -65,20 +58,19 @@ def feedback() -> None:
 
 @feedback.command()
 @click.argument("call_id")
-@_config_option
-def link(call_id: str, config_dir: Path) -> None:
+@config_option
+@db_option
+def link(call_id: str, config_dir: Path, db: str | None) -> None:
     """Print the signed feedback link of an answered call."""
     from ivr.flow.context import utc_now
     from survey_engine.links import FeedbackLinks
 
-    loaded, surveys, secret, db = _settings("link", config_dir)
-    if isinstance(db, Path) and not db.exists():
-        fail("feedback link", f"no call records at {db} (server.yaml store.sqlite_path)")
-    call = asyncio.run(_call(loaded, db, call_id))
+    loaded, surveys, secret, target = _settings("link", config_dir, db)
+    call = asyncio.run(_call(loaded, target, call_id))
     if call is None:
         from ivr.records.database import describe
 
-        fail("feedback link", f"no call {call_id} in {describe(db)}")
+        fail("feedback link", f"no call {call_id} in {describe(target)}")
     if call.answered_leg() is None:
         fail("feedback link", f"call {call_id} was not answered by an agent: there is nothing to rate")
     if not surveys.web.enabled:
@@ -88,13 +80,14 @@ def link(call_id: str, config_dir: Path) -> None:
 
 
 @feedback.command()
-@_config_option
+@config_option
+@db_option
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Override surveys.yaml web.port (0 = any free port).")
-def serve(config_dir: Path, port: int | None) -> None:
+def serve(config_dir: Path, db: str | None, port: int | None) -> None:
     """Serve the form on its own; stops on SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loaded, surveys, secret, db = _settings("serve", config_dir)
-    sys.exit(asyncio.run(_serve(loaded, surveys, secret, db, surveys.web.port if port is None else port)))
+    loaded, surveys, secret, target = _settings("serve", config_dir, db)
+    sys.exit(asyncio.run(_serve(loaded, surveys, secret, target, surveys.web.port if port is None else port)))
 
 
 async def _serve(loaded: LoadedConfig, surveys: SurveysConfig, secret: str, db: Path | str, port: int) -> int:

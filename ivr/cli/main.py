@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ivr.cli.common import DEFAULT_CONFIG
+
 from ivr import __version__
 from ivr.cli.export import export
 from ivr.cli.feedback import feedback
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from ivr.cli.staffing import HistoryRequest
     from ivr.metrics.staffing import IntervalLoad
 
-DEFAULT_CONFIG = Path("config")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -46,7 +47,7 @@ def main() -> None:
 @main.command()
 @click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG, show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Override fastagi.port (0 = any free port).")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG: every AGI command and reply, AMI events, ACD decisions.")
 def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
     """Run the FastAGI server, the call-record store and the AMI link."""
     from ivr.app import Controller, ControllerOptions
@@ -92,9 +93,14 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG)
-def check(config_dir: Path) -> None:
+@click.argument("config_arg", metavar="[CONFIG_DIR]", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--config", "config_option", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"The configuration folder, as in the other commands (CONFIG_DIR: the same).  [default: {DEFAULT_CONFIG}]")
+def check(config_arg: Path | None, config_option: Path | None) -> None:
     """Validate a configuration directory; list every problem and exit non-zero if any."""
+    if config_arg is not None and config_option is not None and config_arg != config_option:
+        raise click.BadParameter(f"two folders: {config_arg} and {config_option}", param_hint="--config")
+    config_dir = config_option or config_arg or DEFAULT_CONFIG
     from ivr.config.loader import check_config
 
     from ivr.config.loader import load_config

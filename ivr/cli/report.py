@@ -10,12 +10,10 @@ from typing import cast
 
 import click
 
-from ivr.cli.common import UnknownQueue, check_queue, configured_queue, fail, load
+from ivr.cli.common import UnknownQueue, check_queue, config_option, configured_queue, db_option, fail, load
 from ivr.cli.export import (
     MINUTES,
-    config_option,
     days,
-    db_option,
     hotline_option,
     jobs_option,
     minutes_option,

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from ivr.cli.common import DEFAULT_CONFIG
+
 from ivr.config.models import ServerConfig
 from ivr.metrics.erlang import Model, StaffingTarget
 from ivr.metrics.staffing import (
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 
     from ivr.config.loader import LoadedConfig
 
-DEFAULT_CONFIG = Path("config")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class HistoryRequest:
     until: dt.date | None  # last day, included; None: up to now
     queues: tuple[str, ...]  # empty: every queue
     interval_minutes: int
+    db: str | None = None  # --db: a SQLite path or a postgresql:// URL; None: the configuration's store
 
 
 class HistoryUnavailable(Exception):
@@ -177,8 +179,12 @@ def staffing_command(history: HistoryLoader | None = None) -> click.Command:
                   help="Erlang A: mean patience for intervals without an estimate (else they get Erlang C).")
     @click.option("--interval-minutes", type=click.IntRange(1, 1440), default=None,
                   help="Length of each interval.  [default: server.yaml metrics.interval_minutes]")
-    @click.option("--from", "since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (YYYY-MM-DD).")
-    @click.option("--to", "until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day, included.")
+    @click.option("--since", "--from", "since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="First day (YYYY-MM-DD), as in the other commands (--from: the same).")
+    @click.option("--until", "--to", "until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="Last day, included (--to: the same).")
+    @click.option("--db", default=None, metavar="PATH_OR_URL",
+                  help="Call-record store: a SQLite file or a postgresql:// URL.  [default: the --config's store]")
     @click.option("--queue", "queues", multiple=True, metavar="NAME", help="Only this queue (repeatable).")
     @click.option("--format", "output_format", type=click.Choice(["table", "csv", "jsonl"]), default="table",
                   show_default=True)
@@ -188,7 +194,7 @@ def staffing_command(history: HistoryLoader | None = None) -> click.Command:
         config_dir: Path, forecast: Path | None, model: Model | None, sl_target: float | None,
         sl_seconds: float | None, asa_target: float | None, max_occupancy: float | None,
         shrinkage: float | None, patience: float | None, interval_minutes: int | None,
-        since: dt.datetime | None, until: dt.datetime | None, queues: tuple[str, ...],
+        since: dt.datetime | None, until: dt.datetime | None, db: str | None, queues: tuple[str, ...],
         output_format: str, output: Path | None,
     ) -> None:
         """Agents needed per queue and interval to meet a service-level (or ASA) target,
@@ -197,7 +203,7 @@ def staffing_command(history: HistoryLoader | None = None) -> click.Command:
             _fail("no call-history source is available to this command yet; give --forecast FILE "
                   f"(CSV columns: {', '.join(FORECAST_COLUMNS)}[, patience_seconds])")
         if since is not None and until is not None and until < since:
-            _fail("--to is before --from")
+            _fail("--until is before --since")
         loaded = _configuration(config_dir, needed=forecast is None)
         server = loaded.server if loaded is not None else ServerConfig()
         settings = server.staffing
@@ -240,11 +246,11 @@ def staffing_command(history: HistoryLoader | None = None) -> click.Command:
         else:
             assert history is not None and loaded is not None
             try:
-                loads = history(HistoryRequest(loaded, first, last, queues, minutes))
+                loads = history(HistoryRequest(loaded, first, last, queues, minutes, db))
             except HistoryUnavailable as exc:
                 _fail(str(exc))
         if not loads:
-            _fail("no intervals to plan (check --from, --to and --queue)")
+            _fail("no intervals to plan (check --since, --until and --queue)")
 
         rows = plan(loads, policy)
         terminal = output is None and output_format == "table" and sys.stdout.isatty()

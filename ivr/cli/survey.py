@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.common import UnknownQueue, check_queue, fail, load
+from ivr.cli.common import UnknownQueue, check_queue, config_option, db_option, fail, load
 
 from survey_engine.model import FollowUp
 from survey_engine.report import GROUP_BY, GroupBy, GroupFigures, SurveyReport, build_report
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ivr.config.loader import LoadedConfig
     from survey_engine.store import SurveyStore
 
-DEFAULT_CONFIG = Path("config")
 _T = TypeVar("_T")
 Cell = str | int | float | None
 
@@ -40,14 +39,8 @@ Cell = str | int | float | None
 # --- shared by every command ----------------------------------------------------------------
 
 
-_config_option = click.option(
-    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG,
-    show_default=True, help="Configuration directory: its server.yaml names the database, hotlines.yaml the time zone.",
-)
-_db_option = click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="The call-record SQLite file.  [default: server.yaml store.sqlite_path]",
-)
+_config_option = config_option
+_db_option = db_option
 # Tests set the clock; an admin never needs to.
 _now_option = click.option(
     "--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None, hidden=True
@@ -61,18 +54,14 @@ def _clock(now: dt.datetime | None) -> dt.datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=dt.timezone.utc)
 
 
-def _database(command: str, loaded: LoadedConfig, db: Path | None) -> Path | str:
-    """--db, else server.yaml's store.url, else its store.sqlite_path against the config dir (as
-    `ivr serve` does). A missing file is an error: opening it would create an empty database
-    and report nothing."""
-    if db is None and loaded.server.store.url is not None:
-        return loaded.server.store.url
-    if db is None:
-        path = loaded.server.store.sqlite_path
-        db = path if path.is_absolute() else loaded.config_dir / path
-    if not db.is_file():
-        fail(command, f"no call-record database at {db} (give --db, or the --config `ivr serve` uses)")
-    return db
+def _database(command: str, loaded: LoadedConfig, db: str | None) -> Path | str:
+    """--db, else the configuration's store, as `ivr serve` uses it (`store_target`)."""
+    from ivr.metrics.source import NoDatabase, store_target
+
+    try:
+        return store_target(loaded, db)
+    except NoDatabase as exc:
+        fail(command, str(exc))
 
 
 def _with_store(command: str, db: Path | str, action: Callable[[SurveyStore], Awaitable[_T]]) -> _T:
@@ -239,7 +228,7 @@ def _print_report_table(result: SurveyReport, title: str) -> None:
 @click.option("--hotline", default=None, help="Only this hotline's responses; days in its time zone.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def survey_report(
-    config_dir: Path, db: Path | None, by: GroupBy, since: dt.datetime | None, until: dt.datetime | None,
+    config_dir: Path, db: str | None, by: GroupBy, since: dt.datetime | None, until: dt.datetime | None,
     queue: str | None, hotline: str | None, fmt: str,
 ) -> None:
     """Survey response rates, CSAT, resolution rate and NPS per agent, queue, menu version,
@@ -394,7 +383,7 @@ def _print_items_table(items: Sequence[FollowUp], now: dt.datetime, zone: ZoneIn
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl"]), default="table", show_default=True)
 @_now_option
 def followups_list(
-    config_dir: Path, db: Path | None, status: StatusChoice, owner: str | None, only_overdue: bool, fmt: str,
+    config_dir: Path, db: str | None, status: StatusChoice, owner: str | None, only_overdue: bool, fmt: str,
     now: dt.datetime | None,
 ) -> None:
     """Follow-up items, earliest deadline first; overdue ones are flagged."""
@@ -414,7 +403,7 @@ def followups_list(
 
 
 def _change(
-    command: str, config_dir: Path, db: Path | None, item_id: str, change: Callable[[FollowUp], FollowUp],
+    command: str, config_dir: Path, db: str | None, item_id: str, change: Callable[[FollowUp], FollowUp],
 ) -> FollowUp:
     """Read an item, apply `change` (which may refuse with FollowUpError), and save it."""
     from survey_engine.followup import FollowUpError
@@ -444,7 +433,7 @@ def _change(
 @_config_option
 @_db_option
 @_now_option
-def followups_assign(item_id: str, assignee: str, config_dir: Path, db: Path | None, now: dt.datetime | None) -> None:
+def followups_assign(item_id: str, assignee: str, config_dir: Path, db: str | None, now: dt.datetime | None) -> None:
     """Give an open item to the person who works it."""
     from survey_engine.followup import assign
 
@@ -459,7 +448,7 @@ def followups_assign(item_id: str, assignee: str, config_dir: Path, db: Path | N
 @_config_option
 @_db_option
 @_now_option
-def followups_close(item_id: str, resolution: str, config_dir: Path, db: Path | None, now: dt.datetime | None) -> None:
+def followups_close(item_id: str, resolution: str, config_dir: Path, db: str | None, now: dt.datetime | None) -> None:
     """Close an item with its resolution."""
     from survey_engine.followup import close
 
@@ -475,7 +464,7 @@ def followups_close(item_id: str, resolution: str, config_dir: Path, db: Path | 
 @_config_option
 @_db_option
 @_now_option
-def followups_contact(item_id: str, reason: str, config_dir: Path, db: Path | None, now: dt.datetime | None) -> None:
+def followups_contact(item_id: str, reason: str, config_dir: Path, db: str | None, now: dt.datetime | None) -> None:
     """The number to call the customer of ITEM back on. Under the `mask` and `hash` privacy
     policies it is kept sealed: this opens it, and records who asked, when and why."""
     import getpass
@@ -516,7 +505,7 @@ def followups_contact(item_id: str, reason: str, config_dir: Path, db: Path | No
                    "resolution and when it was closed.")
 @_now_option
 def followups_export(
-    config_dir: Path, db: Path | None, fmt: str, output: Path | None, contacts: bool, now: dt.datetime | None,
+    config_dir: Path, db: str | None, fmt: str, output: Path | None, contacts: bool, now: dt.datetime | None,
 ) -> None:
     """Every follow-up item, earliest deadline first (or, with --contacts, the callers to tell the
     outcome, in the order the items were closed) as CSV or JSON lines."""

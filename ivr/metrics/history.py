@@ -160,7 +160,7 @@ def history_loader(echo: Callable[[str], None], now: Callable[[], dt.datetime] =
         width: Width = request.interval_minutes  # one of WIDTHS
         loaded = request.config
         try:
-            target = store_target(loaded)
+            target = store_target(loaded, request.db)
         except NoDatabase as exc:
             raise HistoryUnavailable(str(exc)) from exc
         hotlines = Hotlines.from_config(loaded)

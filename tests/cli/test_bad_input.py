@@ -76,3 +76,24 @@ def test_an_unknown_queue_is_named_with_the_known_ones_instead_of_an_empty_resul
 
     assert done.returncode == 2, done.stderr
     assert f"ivr {' '.join(command)}: --queue biling: no such queue (did you mean 'billing'? expected one of: " in done.stderr
+
+
+def test_every_command_names_the_configuration_and_the_store_alike() -> None:
+    """`--config DIR` and `--db PATH_OR_URL` in every command that reads them; `ivr check`
+    takes `--config` too; `ivr staffing` takes `--since/--until` (and its old `--from/--to`)."""
+    from click.testing import CliRunner
+
+    from ivr.cli.main import main
+
+    for command in (["check"], ["serve"], ["export", "calls"], ["report", "html"], ["report", "survey"],
+                    ["followups", "list"], ["feedback", "link"], ["staffing"]):
+        usage = CliRunner().invoke(main, [*command, "--help"]).output
+        assert "--config" in usage, command
+    for command in (["export", "calls"], ["report", "html"], ["report", "survey"], ["followups", "list"],
+                    ["feedback", "link"], ["staffing"]):
+        usage = CliRunner().invoke(main, [*command, "--help"]).output
+        assert "--db PATH_OR_URL" in usage, command
+    staffing = CliRunner().invoke(main, ["staffing", "--help"]).output
+    assert "--since, --from" in staffing and "--until, --to" in staffing
+    serve = CliRunner().invoke(main, ["serve", "--help"]).output
+    assert "Log at DEBUG" in serve
