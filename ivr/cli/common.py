@@ -68,5 +68,5 @@ def load(command: str, config_dir: Path) -> LoadedConfig:
         return load_config(config_dir)
     except ConfigError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            click.echo(problem.from_folder(config_dir), err=True)
         fail(command, f"the configuration in {config_dir} does not load ({len(exc.problems)} problem(s) above)")

@@ -60,7 +60,7 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
     try:
         controller = Controller(config_dir, ControllerOptions(port=port, admin=True))
     except ConfigError as exc:
-        _print_problems(exc.problems)
+        _print_problems(exc.problems, config_dir)
         sys.exit(2)
 
     async def run() -> int:
@@ -108,7 +108,7 @@ def check(config_arg: Path | None, config_option: Path | None) -> None:
 
     problems = check_config(config_dir)
     if problems:
-        _print_problems(problems)
+        _print_problems(problems, config_dir)
         sys.exit(1)
     # What Asterisk must have that no config file can make: said, and checked where Asterisk runs here.
     for needed in pbx_directories(load_config(config_dir)):
@@ -369,10 +369,11 @@ def prompts_check(config_dir: Path, catalog_path: Path | None) -> None:
     click.echo(f"{os.path.normpath(catalog_path)}: OK")
 
 
-def _print_problems(problems: object) -> None:
+def _print_problems(problems: object, config_dir: Path | None = None) -> None:
+    """One line each; configuration problems (with `config_dir`) name their file from here."""
     items = list(problems)  # type: ignore[call-overload]
     for problem in items:
-        click.echo(str(problem), err=True)
+        click.echo(problem.from_folder(config_dir) if config_dir is not None else str(problem), err=True)
     click.echo(f"{len(items)} problem(s)", err=True)
 
 

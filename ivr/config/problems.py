@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import pathlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ivr.config.yamlsource import Mark, Path, format_path
 
@@ -20,6 +21,11 @@ class Problem:
         if self.line <= 0:
             return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+    def from_folder(self, config_dir: pathlib.Path) -> str:
+        """As `str`, the file named as from where the command runs (`config_dir` as given),
+        so that an editor started there opens it at the line."""
+        return str(replace(self, file=str(config_dir / self.file)))
 
     @classmethod
     def at(cls, mark: Mark, path: Path, message: str) -> Problem:

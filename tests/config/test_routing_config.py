@@ -299,8 +299,9 @@ def test_ivr_check_lists_routing_problems_with_the_rest(example: Example) -> Non
     example.edit(FLOW, "      1: billing-menu\n", "      1: billng\n")
     result = CliRunner().invoke(main, ["check", str(example.config)])
     assert result.exit_code == 1
-    assert f"{example.where(ROUTING, 'PJSIP/1001', 2)}: agents.1003.endpoint: endpoint 'PJSIP/1001' is also" in result.output
-    assert f"{example.where(FLOW, 'billng')}: nodes.main-menu.options.1: unknown node 'billng'" in result.output
+    # Each file named from where the command ran: an editor started there opens it at the line.
+    assert f"{example.config}/{example.where(ROUTING, 'PJSIP/1001', 2)}: agents.1003.endpoint: endpoint 'PJSIP/1001' is also" in result.output
+    assert f"{example.config}/{example.where(FLOW, 'billng')}: nodes.main-menu.options.1: unknown node 'billng'" in result.output
 
 
 def test_a_lookup_cannot_set_the_variables_the_controller_sets(example: Example) -> None:

@@ -53,7 +53,7 @@ def test_ivr_check_flags_a_missing_translation(example: Path) -> None:
     assert result.exit_code == 1
     where = line_col(example / "config" / "flows" / "main.yaml", "[goodbye]", 1)
     assert (
-        f"flows/main.yaml:{where}: nodes.goodbye.prompts[0]: prompt 'goodbye' has no en-US translation in "
+        f"{example / 'config'}/flows/main.yaml:{where}: nodes.goodbye.prompts[0]: prompt 'goodbye' has no en-US translation in "
         "../prompts/catalog.yaml (expected prompts.goodbye.en-US beside zh-CN; needed by hotline 4008001234, 4008005678)"
     ) in result.output.splitlines()
 
