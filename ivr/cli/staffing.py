@@ -253,6 +253,12 @@ def staffing_command(history: HistoryLoader | None = None) -> click.Command:
             _fail("no intervals to plan (check --since, --until and --queue)")
 
         rows = plan(loads, policy)
+        if policy.model == "erlang_a":
+            fallen = sorted({row.queue for row in rows if row.model == "erlang_c"})
+            if fallen:  # said on stderr, not only in the model column
+                click.echo(f"ivr staffing: Erlang C, not A, for queue(s) {', '.join(fallen)} in the intervals with no "
+                           "patience to model (no abandons to estimate it from, and no --patience): callers there are "
+                           "taken to wait for ever, which may overstate the agents needed", err=True)
         terminal = output is None and output_format == "table" and sys.stdout.isatty()
         if terminal:
             from rich.console import Console

@@ -273,3 +273,13 @@ def test_a_history_source_that_cannot_read_says_why(tmp_path: Path) -> None:
     result = _run(["--config", str(config)], staffing_command(history))
     assert result.exit_code == 2
     assert f"ivr staffing: no call-record database at {config}/var/calls.sqlite" in result.stderr
+
+
+def test_erlang_a_falling_back_to_erlang_c_is_said_on_stderr(tmp_path: Path) -> None:
+    forecast = _forecast(tmp_path, "support,2025-03-03T09:00:00+01:00,360,240,90", "sales,2025-03-03T09:00:00+01:00,100,180,")
+
+    result = _run(["--forecast", str(forecast), "--config", str(tmp_path / "none"), "--format", "csv", "--model", "erlang_a"])
+
+    assert result.exit_code == 0, result.output
+    assert "Erlang C, not A, for queue(s) sales in the intervals with no patience to model" in result.stderr
+    assert "support" not in result.stderr
