@@ -262,7 +262,8 @@ class Source:
     async def agent_events(self, zone: ZoneInfo, now: dt.datetime) -> tuple[list[AgentEvent], dt.datetime, dt.datetime]:
         """Presence changes for agent intervals in `zone`, with the grid's [since, until): the
         scope's days, cut at `now` (presence holds until the next event, so it must not run
-        into the future); open ends: the days of the first and last event. The last event of
+        into the future); open ends: the day of the first event, and the later of the last
+        event's and the last call's. The last event of
         each agent before `since` comes too: it says how the agent started."""
         since, until = self.scope.bounds(zone)
         events = await self.store.agent_events(since, until)
@@ -272,7 +273,12 @@ class Source:
         else:
             events = await self.store.last_agent_events(since) + events
         if until is None:
-            last = events[-1].at if events else now
+            # Presence holds until the next event: an agent logged in on one day who answers
+            # calls the next is still logged in then. The grid runs to the end of the day of
+            # the last event or the last call, whichever is later.
+            _, last_call = await self.store.start_range(None, None)
+            latest = [t for t in (events[-1].at if events else None, last_call) if t is not None]
+            last = max(latest) if latest else now
             until = _midnight(last.astimezone(zone).date() + dt.timedelta(days=1), zone)
         return events, since, max(since, min(until, now))
 

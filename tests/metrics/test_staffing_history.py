@@ -95,3 +95,30 @@ def test_staffing_is_an_ivr_command_that_reads_the_configured_store(config: Path
     elsewhere = make_config(tmp_path / "other", tmp_path / "missing.sqlite")
     missing = runner.invoke(main, ["staffing", "--config", str(elsewhere)])
     assert missing.exit_code == 2 and "no call-record database at" in missing.stderr
+
+
+def test_presence_holds_until_the_next_event_past_the_last_day_with_one(tmp_path: Path) -> None:
+    """a1 logged in on the 25th (its only event) and answered a call on the 26th: without a
+    date range the plan runs to the last call's day, and a1 is counted as logged in there."""
+    from ivr.records.model import AgentEvent, CallEnded, CallStarted, Disposition, QueueLeg
+    from ivr.records.store import CallStore
+
+    db = tmp_path / "calls.sqlite"
+
+    async def write() -> None:
+        store = await CallStore.open(db)
+        start = sh(10, 5, day=26)
+        store.call_started(CallStarted("n1", "u-n1", "PJSIP/t-1", "4008001234", "13800138000", "4008001234",
+                                       "zh-CN", "v1", "cfg", start))
+        leg = QueueLeg("billing", start, start + dt.timedelta(seconds=200), "answered",
+                       answered_at=start + dt.timedelta(seconds=20), agent_id="a1", talk_seconds=180.0, offers=1)
+        store.call_ended(CallEnded("n1", start + dt.timedelta(seconds=200), Disposition.ANSWERED, "", "zh-CN",
+                                   None, None, None, "agent", (), (leg,)))
+        store.agent_event(AgentEvent("a1", sh(9, 0), "ready"))
+        await store.close()
+
+    asyncio.run(write())
+    rows, _ = staffing(make_config(tmp_path, db), "--queue", "billing")
+
+    [row] = [r for r in rows if r["interval_start"] == "2026-11-26T10:00:00+08:00"]
+    assert (row["offered"], row["staffed_agents"]) == ("1", "1.0")
