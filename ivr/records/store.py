@@ -270,14 +270,17 @@ def _memoized(convert: Callable[[dt.datetime | None], Any]) -> Callable[[dt.date
     """`convert` remembering its answers for one batch: a call's events share their moments
     (a digit and the node it leads to; the queue node, its event and the enqueue), and
     formatting them was a quarter of the writer's time."""
-    seen: dict[dt.datetime, Any] = {}
+    # Keyed on the wall time and its offset: datetimes of one zone that differ only in `fold`
+    # (the repeated hour when clocks go back) compare and hash equal, yet are an hour apart.
+    seen: dict[tuple[dt.datetime, dt.timedelta | None], Any] = {}
 
     def time(moment: dt.datetime | None) -> Any:
         if moment is None:
             return None
-        value = seen.get(moment)
+        key = (moment.replace(tzinfo=None), moment.utcoffset())
+        value = seen.get(key)
         if value is None:
-            value = seen[moment] = convert(moment)
+            value = seen[key] = convert(moment)
         return value
 
     return time

@@ -317,3 +317,21 @@ async def test_records_a_crash_left_open_are_closed_once_a_store_down_at_start_u
         await proxy.close()
     assert crashed is not None and crashed.disposition is Disposition.INTERRUPTED
     assert live is not None and live.disposition is None
+
+
+async def test_calls_started_in_the_two_runs_of_a_repeated_hour_are_stored_an_hour_apart(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    store = await CallStore.open(tmp_path / "calls.sqlite")
+    try:
+        for fold in (0, 1):
+            at = dt.datetime(2026, 10, 25, 1, 30, fold=fold, tzinfo=london)
+            store.call_started(CallStarted(f"f{fold}", f"u-f{fold}", "PJSIP/t", "4008001234", "13800138000",
+                                           "4008001234", "en-GB", "v1", "cfg", at))
+        await store.flush()
+        first, second = await store.get_call("f0"), await store.get_call("f1")
+    finally:
+        await store.close()
+    assert first is not None and second is not None
+    assert second.started_at - first.started_at == dt.timedelta(hours=1)
