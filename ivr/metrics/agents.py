@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from ivr.metrics.buckets import intervals, seconds_between, utc
+from ivr.metrics.buckets import intervals, minutes_between, seconds_between, utc
 from ivr.metrics.model import AgentInterval, LegRow, StaffedInterval, Width
 from ivr.records.model import AgentEvent
 
@@ -134,7 +134,7 @@ def _agent_row(agent_id: str, grid: _Grid, index: int, minutes: Width, slot: _Sl
         timezone=grid.zone.key,
         interval_start=start,
         interval_end=end,
-        interval_minutes=minutes,
+        interval_minutes=minutes_between(start, end),
         calls_answered=slot.calls,
         talk_seconds=slot.talk,
         hold_seconds=slot.hold,

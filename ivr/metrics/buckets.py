@@ -84,3 +84,9 @@ def intervals(since: dt.datetime, until: dt.datetime, zone: ZoneInfo, minutes: W
         end = interval_end(start, minutes)
         yield start, end
         start = end
+
+
+def minutes_between(start: dt.datetime, end: dt.datetime) -> int:
+    """An interval's real length: a day of 23 or 25 hours when the clocks change is 1380 or
+    1500 minutes, not 1440."""
+    return round(seconds_between(start, end) / 60)

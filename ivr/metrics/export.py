@@ -19,7 +19,7 @@ from enum import Enum
 from typing import IO, TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.metrics.buckets import intervals, utc
+from ivr.metrics.buckets import intervals, minutes_between, utc
 from ivr.metrics.intervals import IntervalTable
 from ivr.metrics.ivr_funnel import Funnel
 from ivr.metrics.model import AgentInterval, FunnelNode, LegRow, QueueInterval, Waits, Width
@@ -120,7 +120,7 @@ def empty_interval(like: QueueInterval, start: dt.datetime, end: dt.datetime) ->
     """A row for an interval of the queue in which no call entered it."""
     return QueueInterval(
         queue=like.queue, timezone=like.timezone, interval_start=start, interval_end=end,
-        interval_minutes=like.interval_minutes, offered=0, answered=0, abandoned=0, short_abandons=0,
+        interval_minutes=minutes_between(start, end), offered=0, answered=0, abandoned=0, short_abandons=0,
         overflowed=0, overflowed_timeout=0, overflowed_no_agents=0, overflowed_full=0, overflowed_state_down=0,
         service_level_seconds=like.service_level_seconds, answered_within_t=0, abandoned_within_t=0,
         service_level=None, asa_seconds=None, average_wait_seconds=None, talk_seconds=0.0, hold_seconds=0.0,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from ivr.config.models import MetricsSettings
-from ivr.metrics.buckets import IntervalStarts, interval_end
+from ivr.metrics.buckets import IntervalStarts, interval_end, minutes_between
 from ivr.metrics.model import LegRow, QueueInterval, WaitPercentile, Waits, Width
 from ivr.metrics.stats import mean, nearest_rank, share
 from routing.model import OverflowCause
@@ -170,12 +170,13 @@ class IntervalTallies:
 def _row(queue: str, zone: str, width: Width, tally: _Tally, settings: MetricsSettings) -> QueueInterval:
     handle = tally.talk + tally.hold + tally.wrap
     overflows = tally.overflows
+    end = interval_end(tally.start, width)
     return QueueInterval(
         queue=queue,
         timezone=zone,
         interval_start=tally.start,
-        interval_end=interval_end(tally.start, width),
-        interval_minutes=width,
+        interval_end=end,
+        interval_minutes=minutes_between(tally.start, end),
         offered=tally.offered,
         answered=tally.answered,
         abandoned=tally.abandoned,
@@ -202,3 +203,4 @@ def _row(queue: str, zone: str, width: Width, tally: _Tally, settings: MetricsSe
         csat_satisfied=tally.csat_satisfied,
         csat=share(tally.csat_satisfied, tally.csat_answers),
     )
+

@@ -252,3 +252,5 @@ def test_the_repeated_hour_of_a_daylight_saving_change_keeps_two_rows() -> None:
     (day,) = queue_intervals(call_legs(calls, lambda _: new_york, SETTINGS), SETTINGS, 1440).rows
     assert (day.offered, (day.interval_end - day.interval_start.astimezone(dt.timezone.utc))) == (
         2, dt.timedelta(hours=25))
+    assert day.interval_minutes == 1500  # the day is 25 hours long, not 1440 minutes
+    assert [r.interval_minutes for r in rows] == [15, 15]
