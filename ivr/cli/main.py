@@ -358,11 +358,17 @@ def prompts_check(config_dir: Path, catalog_path: Path | None) -> None:
                 pass  # the problems are listed below
     loaded, problems = load_catalog(catalog_path)
     found += [str(p) for p in problems]
-    if loaded is not None:
-        found += [str(p) for p in file_problems(loaded, Path.cwd())]
+    in_config: list[str] = []
     if config_dir.is_dir():
         prompt_words = ("prompt", "translation", "catalog", ".wav")
-        found += [str(p) for p in check_config(config_dir) if any(w in str(p) for w in prompt_words)]
+        in_config = [p.from_folder(config_dir) for p in check_config(config_dir) if any(w in str(p) for w in prompt_words)]
+    if loaded is not None:
+        # A file the configuration's check already names (where a flow uses it) is said once.
+        for problem in file_problems(loaded, Path.cwd()):
+            said = f"/{Path(problem.file).parent.name}/{Path(problem.file).stem}."
+            if not any(said in line for line in in_config):
+                found.append(str(problem))
+    found += in_config
     if found:
         _print_problems(sorted(dict.fromkeys(found)))
         sys.exit(1)

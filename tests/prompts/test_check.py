@@ -91,3 +91,14 @@ def test_prompts_check_lists_file_problems_as_file_colon_problem(example: Path, 
            "rebuild with `ivr prompts build`)" in lines
     assert "prompts/sounds/zh-CN/say/jiao.wav: missing (expected it built: run `ivr prompts build`)" in lines
     assert lines[-1] == "2 problem(s)"
+
+
+def test_prompts_check_names_a_broken_file_once_where_a_flow_uses_it(example: Path) -> None:
+    write_wav(example / "prompts" / "sounds" / "zh-CN" / "welcome.wav", 16000)
+
+    result = CliRunner().invoke(main, ["prompts", "check", "--config", str(example / "config")])
+
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "welcome.wav" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"{example / 'config'}/flows/main.yaml:"), result.output
+    assert "1 problem(s)" in result.output
