@@ -75,7 +75,8 @@ CALL_COLUMNS = (
     "call_id", "hotline", "hotline_name", "caller", "language", "menu_version", "config_version",
     "started_at", "ended_at", "duration_seconds", "disposition", "detail", "hung_up_by",
     "hangup_cause", "hangup_cause_txt", "path", "queues", "enqueued_at", "answered_at", "answer_source",
-    "agent_id", "left_queue_at", "hold_seconds", "bridged_at",
+    "agent_id", "left_queue_at", "hold_seconds", "bridged_at", "notice_played_at", "recording_started_at",
+    "recording_file",
 )
 PATH_SEPARATOR = " > "
 
@@ -95,7 +96,8 @@ def call_row(call: CallSummary, *, unmasked: bool) -> Row:
         "" if call.node_path is None else call.node_path.replace(STORED_SEPARATOR, PATH_SEPARATOR),
         PATH_SEPARATOR.join(call.queues), instant_text(call.enqueued_at), instant_text(call.answered_at),
         call.answer_source, call.agent_id, instant_text(call.left_queue_at), round(call.hold_seconds, PLACES),
-        instant_text(call.bridged_at),
+        instant_text(call.bridged_at), instant_text(call.notice_played_at), instant_text(call.recording_started_at),
+        call.recording_file,
     ]
 
 

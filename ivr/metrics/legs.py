@@ -34,7 +34,7 @@ def stored_legs(calls: Iterable[CallRow]) -> Iterator[StoredLeg]:
         for seq, (leg, transferred) in enumerate(zip(call.queue_legs, transfers)):
             yield StoredLeg(call.call_id, call.dialed, call.agent_answered_at, call.hold_seconds, seq, leg.queue,
                             leg.enqueued_at, leg.left_at, leg.outcome, leg.answered_at, leg.agent_id,
-                            leg.talk_seconds, leg.overflow, leg.wrap_seconds, transferred)
+                            leg.talk_seconds, leg.overflow, leg.wrap_seconds, transferred, leg.first_estimate)
 
 
 def call_legs(
@@ -88,5 +88,5 @@ def _row(leg: StoredLeg, zone: ZoneInfo, start: dt.datetime, settings: MetricsSe
         leg.call_id, leg.dialed, leg.queue, leg.seq + 1, zone.key, start, enqueued_at, answered_at, source, left_at,
         outcome, leg.overflow if outcome == "overflowed" else None, leg.agent_id if source is not None else None,
         wait, talk, hold, wrap, talk + hold + wrap, abandoned and wait < settings.short_abandon_seconds,
-        source is not None and within_t, abandoned and within_t, leg.transferred, repeated,
+        source is not None and within_t, abandoned and within_t, leg.transferred, repeated, leg.first_estimate,
     )

@@ -54,6 +54,7 @@ class LegRow:
     abandoned_within_t: bool  # abandoned with wait <= service_level_seconds
     transferred: bool  # the call went on elsewhere after this leg (see legs.call_legs)
     repeated: bool  # the caller called the same hotline again within repeat_hours
+    first_estimate_seconds: float | None  # the first wait estimate the caller was told (compare wait_seconds)
 
 
 @dataclass(frozen=True, slots=True)

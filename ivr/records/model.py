@@ -235,6 +235,7 @@ class StoredLeg(NamedTuple):
     overflow: str | None
     wrap_seconds: float | None
     transferred: bool  # leg_transfers
+    first_estimate: float | None = None  # seconds: the first wait estimate told to the caller
 
 
 class CallSummary(NamedTuple):
@@ -265,6 +266,10 @@ class CallSummary(NamedTuple):
     left_queue_at: UtcText | None  # left its last queue
     hold_seconds: float
     bridged_at: UtcText | None
+    # The recording proof: the notice heard, then the recording started, and its file.
+    notice_played_at: UtcText | None
+    recording_started_at: UtcText | None
+    recording_file: str | None
 
 
 FUNNEL_KINDS = (EventKind.NODE, EventKind.DIGIT, EventKind.TIMEOUT, EventKind.INVALID)

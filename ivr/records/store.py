@@ -176,17 +176,18 @@ _STORED_LEGS = (
     select(queue_legs.c.call_id, calls.c.dialed, calls.c.agent_answered_at, calls.c.hold_seconds, queue_legs.c.seq,
            queue_legs.c.queue, queue_legs.c.enqueued_at, queue_legs.c.left_at, queue_legs.c.outcome,
            queue_legs.c.answered_at, queue_legs.c.agent_id, queue_legs.c.talk_seconds, queue_legs.c.overflow,
-           queue_legs.c.wrap_seconds, queue_legs.c.transferred)
+           queue_legs.c.wrap_seconds, queue_legs.c.transferred, queue_legs.c.first_estimate)
     .select_from(calls.join(queue_legs, queue_legs.c.call_id == calls.c.call_id))
     .order_by(calls.c.started_at, calls.c.call_id, queue_legs.c.seq)
 )
-_SUMMARY_LEG = 19  # where a summary row's leg columns start
+_SUMMARY_LEG = 22  # where a summary row's leg columns start
 _SUMMARIES = (
     select(calls.c.call_id, calls.c.dialed, calls.c.hotline, calls.c.caller, calls.c.language, calls.c.menu_version,
            calls.c.config_version, utc_text_of(calls.c.started_at), utc_text_of(calls.c.ended_at),
            calls.c.duration_ms, calls.c.disposition, calls.c.detail, calls.c.hung_up_by, calls.c.hangup_cause,
            calls.c.hangup_cause_txt, calls.c.node_path, utc_text_of(calls.c.agent_answered_at),
-           calls.c.hold_seconds, utc_text_of(calls.c.bridged_at),
+           calls.c.hold_seconds, utc_text_of(calls.c.bridged_at), utc_text_of(calls.c.notice_played_at),
+           utc_text_of(calls.c.recording_started_at), calls.c.recording_file,
            queue_legs.c.queue, utc_text_of(queue_legs.c.enqueued_at), utc_text_of(queue_legs.c.left_at),
            queue_legs.c.outcome, utc_text_of(queue_legs.c.answered_at), queue_legs.c.agent_id)
     .select_from(calls.outerjoin(queue_legs, queue_legs.c.call_id == calls.c.call_id))
@@ -234,7 +235,7 @@ def _summary(call: Sequence[Any], legs: Sequence[Sequence[Any]]) -> CallSummary:
             source = "ami" if ami is not None else "controller"
     return CallSummary._make((
         *call[:10], _DISPOSITIONS.get(call[10]), *call[11:16], queues, entered, answered_at, source, agent, left,
-        float(call[17]), call[18]))
+        float(call[17]), call[18], call[19], call[20], call[21]))
 
 
 def _path(rows: Sequence[Sequence[Any]]) -> CallPath:

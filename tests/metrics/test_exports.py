@@ -7,6 +7,7 @@ Days 2026-11-25..26 in each hotline's zone hold every call; T = 20 s, short aban
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import csv
 import io
 import json
@@ -237,3 +238,32 @@ def test_output_file_and_refusals(config: Path, tmp_path: Path) -> None:
     assert backwards.exit_code == 2 and "before --since" in backwards.stderr
     missing = runner.invoke(main, ["export", "calls", "--config", str(config), "--db", str(tmp_path / "none.db")])
     assert missing.exit_code == 2 and "no call-record database" in missing.stderr
+
+
+def test_calls_and_legs_exports_show_the_recording_proof_and_the_first_estimate(tmp_path: Path) -> None:
+    from ivr.records.model import CallEnded, CallStarted, Disposition, QueueLeg
+    from ivr.records.store import CallStore
+
+    db = tmp_path / "proof.sqlite"
+    start = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.timezone.utc)
+
+    async def write() -> None:
+        store = await CallStore.open(db)
+        store.call_started(CallStarted("p1", "u-p1", "PJSIP/t-1", "4008001234", "13800138000", "4008001234",
+                                       "zh-CN", "v1", "cfg", start))
+        leg = QueueLeg("billing", start + dt.timedelta(seconds=20), start + dt.timedelta(seconds=95), "abandoned",
+                       first_estimate=60.0)
+        store.call_ended(CallEnded("p1", start + dt.timedelta(seconds=95), Disposition.QUEUE_ABANDONED, "", "zh-CN",
+                                   start + dt.timedelta(seconds=4), start + dt.timedelta(seconds=4.5),
+                                   "4008001234/20261125/u-p1.wav", "caller", (), (leg,)))
+        await store.close()
+
+    asyncio.run(write())
+    config = make_config(tmp_path, db)
+
+    [call] = csv_rows(export(config, "calls"))
+    [stay] = csv_rows(export(config, "legs"))
+
+    assert (call["notice_played_at"], call["recording_started_at"], call["recording_file"]) == (
+        "2026-11-25T02:00:04+00:00", "2026-11-25T02:00:04.500+00:00", "4008001234/20261125/u-p1.wav")
+    assert (stay["wait_seconds"], stay["first_estimate_seconds"]) == ("75.0", "60.0")
