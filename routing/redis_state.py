@@ -92,6 +92,7 @@ from routing.state import StateUnavailable
 Clock = Callable[[], float]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+CLOSE_WAIT = 2.0  # seconds close() waits for the listener and the heartbeat to stop
 
 # --- Lua -----------------------------------------------------------------------------------
 
@@ -450,6 +451,7 @@ class RedisState:
         self._dequeue = client.register_script(_DEQUEUE)
         self._waiting = client.register_script(_WAITING)
         self._signal = ChangeSignal()
+        self._closing = False
         self._pubsub = pubsub
         self._listening = listening  # False: the listener subscribes once Redis answers
         self._listener = asyncio.create_task(self._listen(), name=f"redis-state-listener {self.channel}")
@@ -624,9 +626,10 @@ class RedisState:
     # --- change notification ----------------------------------------------------------------
 
     async def _listen(self) -> None:
-        """Bump the change signal on every message; resubscribe with back-off after errors."""
+        """Bump the change signal on every message; resubscribe with back-off after errors.
+        Ends when `close()` says so, even if a cancellation got lost in the client library."""
         backoff = 0.05
-        while True:
+        while not self._closing:
             pubsub = self._pubsub
             try:
                 if not self._listening:
@@ -634,7 +637,7 @@ class RedisState:
                     self._listening = True
                     backoff = 0.05
                     self._signal.changed()  # changes may have been missed while unsubscribed
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
                         self._signal.changed()
@@ -671,7 +674,7 @@ class RedisState:
     async def _heartbeat(self) -> None:
         """Extend this controller's lease every third of it, so that its waiting callers
         stay listed; a controller that dies stops, and its callers go after `lease`."""
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.lease / 3)
             try:
                 await self._client.hset(self._controllers_key, self.controller_id, repr(self._clock() + self.lease))
@@ -680,9 +683,15 @@ class RedisState:
 
     async def close(self) -> None:
         """Stop listening; this controller's waiting callers are dropped (its lease ends)."""
-        for task in (self._listener, self._heartbeat_task):
+        self._closing = True
+        tasks = (self._listener, self._heartbeat_task)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(self._listener, self._heartbeat_task, return_exceptions=True)
+        # Bounded: a cancellation swallowed inside the client library must not hang a stop
+        # (seen under load: the listener kept reading); `_closing` ends its loops anyway.
+        _, stuck = await asyncio.wait(tasks, timeout=CLOSE_WAIT)
+        if stuck:
+            log.warning("%s: %d background task(s) did not stop within %g s", self._server, len(stuck), CLOSE_WAIT)
         try:
             await self._client.hdel(self._controllers_key, self.controller_id)
         except (RedisError, OSError):
