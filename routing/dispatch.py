@@ -34,7 +34,7 @@ from enum import Enum
 
 from routing import decision
 from routing.config import RoutingConfig
-from routing.model import Activity, AgentState, Caller, Device, Presence
+from routing.model import Activity, AgentState, Caller, Presence
 from routing.state import LiveState, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class Dispatcher:
         self._paused: str | None = None  # why no offers are made now (the pause gate)
         self._paused_at = 0.0
         self._down_since: float | None = None  # monotonic time the live state stopped answering
-        self._known: dict[str, tuple[Presence, Device]] = {}  # each agent's presence and device last seen
+        self._last_seen: Mapping[str, AgentState] = {}  # the last snapshot of the agents that was read
 
     # --- callers of this controller ------------------------------------------------------
 
@@ -135,17 +135,17 @@ class Dispatcher:
         """The live state answers again. A Redis that restarted empty lost who is logged in:
         the agents this controller last saw logged in, and sees no more, get their presence
         and device back (a logout cannot have happened meanwhile: it needs the live state)."""
-        lost = {agent_id: known for agent_id, known in self._known.items()
-                if agent_id not in states and known[0] is not Presence.LOGGED_OUT}  # fmt: skip
+        lost = {agent_id: seen for agent_id, seen in self._last_seen.items()
+                if agent_id not in states and seen.presence is not Presence.LOGGED_OUT}  # fmt: skip
         now = self.clock()
-        for agent_id, (presence, device) in sorted(lost.items()):
-            await self.state.set_presence(agent_id, presence, now)
-            await self.state.set_device(agent_id, device)
+        for agent_id, seen in sorted(lost.items()):
+            await self.state.set_presence(agent_id, seen.presence, now)
+            await self.state.set_device(agent_id, seen.device)
         down = time.monotonic() - (self._down_since or time.monotonic())
         self._down_since = None
         if lost:
             log.warning("ACD: live state reachable again after %.1f s, without agents %s: restored as they were (%s)",
-                        down, ", ".join(sorted(lost)), ", ".join(f"{a} {p.value}" for a, (p, _) in sorted(lost.items())))
+                        down, ", ".join(sorted(lost)), ", ".join(f"{a} {seen.presence.value}" for a, seen in sorted(lost.items())))
             return await self.state.agents()
         log.info("ACD: live state reachable again after %.1f s", down)
         return states
@@ -248,7 +248,7 @@ class Dispatcher:
         states = await self.state.agents()
         if self._down_since is not None:
             states = await self._back(states)
-        self._known = {agent_id: (s.presence, s.device) for agent_id, s in states.items()}
+        self._last_seen = states  # kept, not copied: what a Redis restarted empty lost
         callers = await self.state.waiting()
         now = self.clock()
         self.rounds += 1
