@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import ColumnElement, RowMapping, delete, func, insert, or_, select
-from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.records.database import Target, insert_replacing, open_engine, sqlite_file
+from ivr.records.database import Target, insert_replacing, open_engine
 from ivr.records.schema import contact_reveals, followups, migrate, survey_answers, survey_responses
-from ivr.records.store import StoreError
+from ivr.records.store import not_a_database
 from survey_engine.model import (
     Answer,
     Channel,
@@ -58,9 +57,9 @@ class SurveyStore:
                 await migrate(conn)
         except BaseException as exc:
             await engine.dispose()
-            path = sqlite_file(target)
-            if path is not None and isinstance(exc, DatabaseError):  # e.g. "file is not a database"
-                raise StoreError(f"{path}: not a call-record database ({exc.orig or exc})") from exc
+            refused = not_a_database(target, exc)
+            if refused is not None:
+                raise refused from exc
             raise
         return cls(engine, owns_engine=True)
 

@@ -140,6 +140,15 @@ class StoreError(Exception):
     """Records could not be written or read."""
 
 
+def not_a_database(target: Target, exc: BaseException) -> StoreError | None:
+    """The error to give when opening `target` failed with `exc` because the SQLite file is
+    something else (SQLite: "file is not a database"); None for any other failure."""
+    path = sqlite_file(target)
+    if path is None or not isinstance(exc, DatabaseError):
+        return None
+    return StoreError(f"{path}: not a call-record database ({exc.orig or exc})")
+
+
 class StoreUnavailable(StoreError):
     """The database cannot be reached now; records written meanwhile are spooled."""
 
@@ -431,8 +440,9 @@ class CallStore:
                 await store.engine.dispose()
                 if isinstance(exc, SchemaError):
                     raise StoreError(str(exc)) from exc
-                if path is not None and isinstance(exc, DatabaseError):  # e.g. "file is not a database"
-                    raise StoreError(f"{path}: not a call-record database ({exc.orig or exc})") from exc
+                refused = not_a_database(target, exc)
+                if refused is not None:
+                    raise refused from exc
                 raise
             store._fail(exc)
         store._claimed = [claimed for found in spool_files(directory, store._spool_prefix)
