@@ -35,23 +35,26 @@ class UnknownQueue(Exception):
     """--queue names a queue neither the configuration nor the records know."""
 
 
-def check_queue(loaded: LoadedConfig, queue: str | None, seen: Collection[str] = ()) -> None:
-    """A --queue that would select nothing raises UnknownQueue, naming the known queues
-    (hotlines.yaml's, routing.yaml's, and `seen`: those in the records, which may hold a
-    queue since renamed or removed)."""
-    if queue is None:
-        return
-    known = set(loaded.directory.queues) | (set(loaded.routing.queues) if loaded.routing is not None else set())
-    if queue in known or queue in seen:
-        return
-    from ivr.config.problems import one_of
-
-    raise UnknownQueue(f"--queue {queue}: no such queue ({one_of(known | set(seen), queue)})")
+def configured_queues(loaded: LoadedConfig) -> set[str]:
+    """The queues hotlines.yaml and routing.yaml define."""
+    return set(loaded.directory.queues) | (set(loaded.routing.queues) if loaded.routing is not None else set())
 
 
 def configured_queue(loaded: LoadedConfig, queue: str | None) -> bool:
-    """Whether --queue is given and the configuration knows it (no need to ask the records)."""
-    return queue is None or queue in loaded.directory.queues or (loaded.routing is not None and queue in loaded.routing.queues)
+    """Whether --queue needs no look at the records: not given, or a configured queue."""
+    return queue is None or queue in configured_queues(loaded)
+
+
+def check_queue(loaded: LoadedConfig, queue: str | None, seen: Collection[str] = ()) -> None:
+    """A --queue that would select nothing raises UnknownQueue, naming the known queues
+    (the configured ones and `seen`: those in the records, which may hold a queue since
+    renamed or removed)."""
+    if configured_queue(loaded, queue) or queue in seen:
+        return
+    from ivr.config.problems import one_of
+
+    known = configured_queues(loaded) | set(seen)
+    raise UnknownQueue(f"--queue {queue}: no such queue ({one_of(known, queue)})")
 
 
 def fail(command: str, message: str) -> NoReturn:

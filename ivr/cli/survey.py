@@ -39,8 +39,6 @@ Cell = str | int | float | None
 # --- shared by every command ----------------------------------------------------------------
 
 
-_config_option = config_option
-_db_option = db_option
 # Tests set the clock; an admin never needs to.
 _now_option = click.option(
     "--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None, hidden=True
@@ -219,8 +217,8 @@ def _print_report_table(result: SurveyReport, title: str) -> None:
 
 
 @report.command("survey")
-@_config_option
-@_db_option
+@config_option
+@db_option
 @click.option("--by", type=click.Choice(GROUP_BY), default="agent", show_default=True, help="One row per this.")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day, inclusive (local date).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day, inclusive (local date).")
@@ -375,8 +373,8 @@ def _print_items_table(items: Sequence[FollowUp], now: dt.datetime, zone: ZoneIn
 
 
 @followups.command("list")
-@_config_option
-@_db_option
+@config_option
+@db_option
 @click.option("--status", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
 @click.option("--owner", default=None, help="Only items this person owns or is assigned.")
 @click.option("--overdue", "only_overdue", is_flag=True, help="Only open items past their deadline.")
@@ -430,8 +428,8 @@ def _change(
 @followups.command("assign")
 @click.argument("item_id", metavar="ITEM")
 @click.argument("assignee")
-@_config_option
-@_db_option
+@config_option
+@db_option
 @_now_option
 def followups_assign(item_id: str, assignee: str, config_dir: Path, db: str | None, now: dt.datetime | None) -> None:
     """Give an open item to the person who works it."""
@@ -445,8 +443,8 @@ def followups_assign(item_id: str, assignee: str, config_dir: Path, db: str | No
 @followups.command("close")
 @click.argument("item_id", metavar="ITEM")
 @click.option("--resolution", required=True, help="What was done or changed: this is what the caller is told.")
-@_config_option
-@_db_option
+@config_option
+@db_option
 @_now_option
 def followups_close(item_id: str, resolution: str, config_dir: Path, db: str | None, now: dt.datetime | None) -> None:
     """Close an item with its resolution."""
@@ -461,8 +459,8 @@ def followups_close(item_id: str, resolution: str, config_dir: Path, db: str | N
 @followups.command("contact")
 @click.argument("item_id", metavar="ITEM")
 @click.option("--reason", required=True, help="Why the number is needed (kept with who asked and when).")
-@_config_option
-@_db_option
+@config_option
+@db_option
 @_now_option
 def followups_contact(item_id: str, reason: str, config_dir: Path, db: str | None, now: dt.datetime | None) -> None:
     """The number to call the customer of ITEM back on. Under the `mask` and `hash` privacy
@@ -496,8 +494,8 @@ def followups_contact(item_id: str, reason: str, config_dir: Path, db: str | Non
 
 
 @followups.command("export")
-@_config_option
-@_db_option
+@config_option
+@db_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: stdout.")
 @click.option("--contacts", is_flag=True,
