@@ -49,9 +49,11 @@ class Repairs:
     def pending(self) -> int:
         return len(self._queue)
 
-    def add(self, what: str, write: Write) -> None:
+    def add(self, what: str, write: Write, error: Exception) -> None:
+        """Keep a write the live state refused with `error`; logged once per outage (the first)."""
         if not self._queue:
-            log.warning("live state: %s failed; retrying until the live state answers", what)
+            log.warning("live state: %s failed (%s); retrying this and what follows until the live state answers",
+                        what, error)
         self._queue.append(_Repair(what, write, self._clock()))
         self._wake.set()
 

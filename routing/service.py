@@ -415,8 +415,7 @@ class Acd:
         try:
             await asyncio.shield(task)
         except StateUnavailable as exc:
-            log.warning("call %s: live state unreachable during clean-up (%s): %s", call.call_id, what, exc)
-            self.repairs.add(f"{what} of call {call.call_id}", write)
+            self.repairs.add(f"{what} of call {call.call_id}", write, exc)
         except asyncio.CancelledError:
             await asyncio.gather(task, return_exceptions=True)
             raise

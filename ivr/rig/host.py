@@ -14,7 +14,8 @@ import itertools
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 
@@ -64,11 +65,8 @@ class Host:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(phone.stop() for phone in self._phones.values()), return_exceptions=True)
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            await work
-
-        task = asyncio.create_task(run())
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -29,7 +29,7 @@ async def test_writes_land_in_their_order_once_the_state_answers() -> None:
     repairs.start()
     try:
         for name in ("offer_ended a1", "dequeue c1", "call_ended a2"):
-            repairs.add(name, store.write(name))
+            repairs.add(name, store.write(name), StateUnavailable("down"))
         await asyncio.sleep(0.1)
         assert store.done == [] and repairs.pending == 3
         store.down = False
@@ -43,9 +43,9 @@ async def test_a_write_refused_for_longer_than_the_limit_is_given_up_and_the_res
     store = Store()
     now = [0.0]
     repairs = Repairs(retry_every=0.01, retry_max=0.01, give_up_after=60, clock=lambda: now[0])
-    repairs.add("dequeue old", store.write("dequeue old"))
+    repairs.add("dequeue old", store.write("dequeue old"), StateUnavailable("down"))
     now[0] = 61.0
-    repairs.add("dequeue new", store.write("dequeue new"))
+    repairs.add("dequeue new", store.write("dequeue new"), StateUnavailable("down"))
     repairs.start()
     try:
         await eventually(lambda: repairs.dropped == 1)
