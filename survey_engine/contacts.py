@@ -30,13 +30,17 @@ class ContactSeal:
         self.policy = policy
         self._fernet = Fernet(key)
 
+    def shown(self, number: str | None) -> str | None:
+        """What lists and exports show of `number` (no encryption: cheap for every survey)."""
+        if not number or self.policy == "full":
+            return number or None
+        return mask_caller(number, "mask") if self.policy == "mask" else None
+
     def seal(self, number: str | None) -> Contact:
         if not number:
             return Contact(None, None)
-        if self.policy == "full":
-            return Contact(number, None)
-        shown = mask_caller(number, "mask") if self.policy == "mask" else None
-        return Contact(shown, self._fernet.encrypt(number.encode()).decode())
+        sealed = None if self.policy == "full" else self._fernet.encrypt(number.encode()).decode()
+        return Contact(self.shown(number), sealed)
 
     def open(self, sealed: str) -> str:
         try:

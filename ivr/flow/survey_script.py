@@ -216,10 +216,12 @@ class SurveyScript:
         )
         try:
             await self.surveys.save_response(response)
-            sealed = self.contacts.seal(contact)  # the number, as the privacy policy keeps it
-            item = follow_up(response, settings.followups, now=now, item_id=self.ids(), contact=sealed.shown)
+            # The number as the privacy policy shows it; sealed only for an item that keeps it.
+            item = follow_up(response, settings.followups, now=now, item_id=self.ids(),
+                             contact=self.contacts.shown(contact))
             if item is not None:
-                await self.surveys.save_followup(item, sealed=sealed.sealed if settings.followups.keep_contact else None)
+                keep = settings.followups.keep_contact
+                await self.surveys.save_followup(item, sealed=self.contacts.seal(contact).sealed if keep else None)
                 log.info("call %s: follow-up %s (%s, %s) for %s", response.call_id, item.item_id, item.category,
                          item.urgency, item.owner)
         except Exception:
