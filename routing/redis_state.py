@@ -31,12 +31,20 @@ a background task every third of it, ended by `close`). `waiting` drops, in the 
 script, the callers of a controller whose lease has ended, so a controller that dies
 leaves no phantom callers for the others to match.
 
+Agents are held by a controller too: `reserve` writes the controller's id as the agent's
+`owner` (and the controller's lease), and the call it answers keeps it. An agent ON_CALL
+whose owner's lease has ended is IDLE for every script and read (`undo_orphaned`): the
+controller that would have written the call's end died, or was cut off from Redis for
+longer than its lease, so no agent stays on a call nobody will end. If the agent is in
+fact still talking, the device state (AMI) keeps the ACD from offering them a call.
+
 Key layout (P = `StateSettings.key_prefix`, e.g. `ivr:acd:`)
 -----------------------------------------------------------
 - `P agents`            set: every agent id that has ever had state
 - `P agent:<id>`        hash: presence, activity, device, call_id ("" = none),
                         presence_since, idle_since, wrap_up_until, reserved_until,
-                        missed, handled (answer times, comma-separated, oldest first)
+                        missed, handled (answer times, comma-separated, oldest first),
+                        owner (id of the controller holding its offer or call)
 - `P callers`           hash: call_id -> Caller as JSON
 - `P queue`             sorted set: call_id scored by enqueued_at (arrival order)
 - `P arrival`           hash: call_id -> arrival sequence (breaks ties of enqueued_at)
@@ -114,13 +122,23 @@ local function undo_expired(h, now)
     h.activity = 'idle'; h.call_id = ''; h.reserved_until = '0'
   end
 end
+-- An agent on a call of a controller whose lease ended (it died, or was cut off from Redis
+-- for longer than its lease) is no longer held: the call's end would never be written.
+-- `me`, the controller running the script, is alive by definition.
+local function undo_orphaned(h, now, controllers, me)
+  if h.activity ~= 'on_call' or (h.owner or '') == '' or h.owner == me then return end
+  local lease = redis.call('HGET', controllers, h.owner)
+  if not lease or tonumber(lease) < now then
+    h.activity = 'idle'; h.call_id = ''; h.owner = ''
+  end
+end
 local function available(h, now)
   if h.presence ~= 'ready' or BLOCKS[h.device] then return false end
   if h.activity == 'idle' then return true end
   return h.activity == 'wrap_up' and num(h.wrap_up_until) <= now
 end
 local FIELDS = {'presence', 'activity', 'device', 'call_id', 'presence_since', 'idle_since',
-                'wrap_up_until', 'reserved_until', 'missed', 'handled'}
+                'wrap_up_until', 'reserved_until', 'missed', 'handled', 'owner'}
 local function save(key, h)
   local args = {}
   for _, f in ipairs(FIELDS) do
@@ -138,22 +156,26 @@ local function encode(h)
 end
 """ % {"blocks": ", ".join(f"{device.value}=true" for device in sorted(DEVICE_BLOCKS))}
 
-# KEYS: agent hash, agents set. ARGV: agent id, call id, now, reserved_until, channel.
+# KEYS: agent hash, agents set, controllers.
+# ARGV: agent id, call id, now, reserved_until, channel, controller id, its lease's end.
 _RESERVE = (
     _PRELUDE
     + """
 local h = load(KEYS[1])
 local now = tonumber(ARGV[3])
 undo_expired(h, now)
+undo_orphaned(h, now, KEYS[3], ARGV[6])
 if not available(h, now) then return 0 end
-redis.call('HSET', KEYS[1], 'activity', 'reserved', 'call_id', ARGV[2], 'reserved_until', ARGV[4])
+redis.call('HSET', KEYS[1], 'activity', 'reserved', 'call_id', ARGV[2], 'reserved_until', ARGV[4], 'owner', ARGV[6])
+redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[5], 'agent ' .. ARGV[1])
 return 1
 """
 )
 
-# KEYS: agent hash. ARGV: agent id, call id, outcome, now, misses before not ready, channel.
+# KEYS: agent hash, controllers.
+# ARGV: agent id, call id, outcome, now, misses before not ready, channel, controller id.
 # Returns the agent after the call (JSON), changed or not.
 _OFFER_ENDED = (
     _PRELUDE
@@ -161,6 +183,7 @@ _OFFER_ENDED = (
 local h = load(KEYS[1])
 local now = tonumber(ARGV[4])
 undo_expired(h, now)
+undo_orphaned(h, now, KEYS[2], ARGV[7])
 if h.activity ~= 'reserved' or h.call_id ~= ARGV[2] then return encode(h) end
 local outcome = ARGV[3]
 h.reserved_until = '0'
@@ -169,7 +192,7 @@ if outcome == 'answered' then
   if h.handled and h.handled ~= '' then h.handled = h.handled .. ',' .. ARGV[4] else h.handled = ARGV[4] end
   h.missed = '0'
 else
-  h.activity = 'idle'; h.call_id = ''
+  h.activity = 'idle'; h.call_id = ''; h.owner = ''
   if outcome == 'no_answer' or outcome == 'rejected' then
     local missed = num(h.missed) + 1
     h.missed = tostring(missed)
@@ -184,20 +207,22 @@ return encode(h)
 """
 )
 
-# KEYS: agent hash. ARGV: agent id, call id, now, wrap_up_until, keep_after, channel.
+# KEYS: agent hash, controllers.
+# ARGV: agent id, call id, now, wrap_up_until, keep_after, channel, controller id.
 _CALL_ENDED = (
     _PRELUDE
     + """
 local h = load(KEYS[1])
 local now = tonumber(ARGV[3])
 undo_expired(h, now)
+undo_orphaned(h, now, KEYS[2], ARGV[7])
 if h.activity ~= 'on_call' or h.call_id ~= ARGV[2] then return 0 end
 local keep_after = tonumber(ARGV[5])
 local kept = {}
 for at in string.gmatch(h.handled or '', '[^,]+') do
   if tonumber(at) >= keep_after then kept[#kept + 1] = at end
 end
-h.activity = 'wrap_up'; h.call_id = ''; h.wrap_up_until = ARGV[4]; h.idle_since = ARGV[3]
+h.activity = 'wrap_up'; h.call_id = ''; h.owner = ''; h.wrap_up_until = ARGV[4]; h.idle_since = ARGV[3]
 h.handled = table.concat(kept, ',')
 save(KEYS[1], h)
 redis.call('PUBLISH', ARGV[6], 'agent ' .. ARGV[1])
@@ -205,13 +230,15 @@ return 1
 """
 )
 
-# KEYS: agent hash, agents set. ARGV: agent id, presence, now, channel. Returns the agent.
+# KEYS: agent hash, agents set, controllers. ARGV: agent id, presence, now, channel, controller id.
+# Returns the agent.
 _SET_PRESENCE = (
     _PRELUDE
     + """
 local h = load(KEYS[1])
 local now = tonumber(ARGV[3])
 undo_expired(h, now)
+undo_orphaned(h, now, KEYS[3], ARGV[5])
 local added = redis.call('SADD', KEYS[2], ARGV[1])
 if h.presence ~= ARGV[2] then
   if ARGV[2] == 'ready' and (h.presence == 'not_ready' or h.presence == 'logged_out') then h.missed = '0' end
@@ -235,24 +262,30 @@ end
 return 0
 """
 
-# KEYS: agents set. ARGV: agent key prefix. Returns JSON {id: {field: value}}.
+# KEYS: agents set, controllers. ARGV: agent key prefix, now, controller id. Returns JSON {id: {field: value}}.
+# Read-only: an orphaned call is shown as over, and the next write to the agent undoes it.
 _SNAPSHOT = (
     _PRELUDE
     + """
 local out = {}
+local now = tonumber(ARGV[2])
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  out[id] = load(ARGV[1] .. id)
+  local h = load(ARGV[1] .. id)
+  undo_orphaned(h, now, KEYS[2], ARGV[3])
+  out[id] = h
 end
 if next(out) == nil then return '{}' end
 return cjson.encode(out)
 """
 )
 
-# KEYS: agent hash. Returns JSON {field: value}.
+# KEYS: agent hash, controllers. ARGV: now, controller id. Returns JSON {field: value}.
 _AGENT = (
     _PRELUDE
     + """
-return encode(load(KEYS[1]))
+local h = load(KEYS[1])
+undo_orphaned(h, tonumber(ARGV[1]), KEYS[2], ARGV[2])
+return encode(h)
 """
 )
 
@@ -496,8 +529,10 @@ class RedisState:
     # --- agents -----------------------------------------------------------------------
 
     async def agents(self) -> dict[str, AgentState]:
-        reply = await self._run("agents", self._snapshot(keys=[self._agents_key], args=[self._agent_prefix]))
         now = self._clock()
+        reply = await self._run(
+            "agents", self._snapshot(keys=[self._agents_key, self._controllers_key], args=[self._agent_prefix, repr(now), self.controller_id])
+        )
         result: dict[str, AgentState] = {}
         for agent_id, fields in json.loads(reply).items():
             state, reserved_until = agent_from_fields(agent_id, {str(k): str(v) for k, v in fields.items()})
@@ -505,15 +540,19 @@ class RedisState:
         return result
 
     async def agent(self, agent_id: str) -> AgentState:
-        reply = await self._run("agent", self._agent(keys=[self._key(agent_id)]))
+        now = self._clock()
+        reply = await self._run(
+            "agent", self._agent(keys=[self._key(agent_id), self._controllers_key], args=[repr(now), self.controller_id])
+        )
         state, reserved_until = agent_from_fields(agent_id, _fields(reply))
-        return undo_expired(state, reserved_until, self._clock())
+        return undo_expired(state, reserved_until, now)
 
     async def set_presence(self, agent_id: str, presence: Presence, now: float) -> AgentState:
         reply = await self._run(
             "set_presence",
             self._set_presence(
-                keys=[self._key(agent_id), self._agents_key], args=[agent_id, presence.value, repr(now), self.channel]
+                keys=[self._key(agent_id), self._agents_key, self._controllers_key],
+                args=[agent_id, presence.value, repr(now), self.channel, self.controller_id],
             ),
         )
         state, reserved_until = agent_from_fields(agent_id, _fields(reply))
@@ -531,8 +570,9 @@ class RedisState:
         done = await self._run(
             "reserve",
             self._reserve(
-                keys=[self._key(agent_id), self._agents_key],
-                args=[agent_id, call_id, repr(now), repr(now + self.reservation_ttl), self.channel],
+                keys=[self._key(agent_id), self._agents_key, self._controllers_key],
+                args=[agent_id, call_id, repr(now), repr(now + self.reservation_ttl), self.channel,
+                      self.controller_id, repr(self._clock() + self.lease)],
             ),
         )
         return int(done) == 1
@@ -543,8 +583,9 @@ class RedisState:
         reply = await self._run(
             "offer_ended",
             self._offer_ended(
-                keys=[self._key(agent_id)],
-                args=[agent_id, call_id, outcome.value, repr(now), misses_before_not_ready, self.channel],
+                keys=[self._key(agent_id), self._controllers_key],
+                args=[agent_id, call_id, outcome.value, repr(now), misses_before_not_ready, self.channel,
+                      self.controller_id],
             ),
         )
         state, reserved_until = agent_from_fields(agent_id, _fields(reply))
@@ -554,8 +595,9 @@ class RedisState:
         await self._run(
             "call_ended",
             self._call_ended(
-                keys=[self._key(agent_id)],
-                args=[agent_id, call_id, repr(now), repr(now + wrap_up), repr(keep_after), self.channel],
+                keys=[self._key(agent_id), self._controllers_key],
+                args=[agent_id, call_id, repr(now), repr(now + wrap_up), repr(keep_after), self.channel,
+                      self.controller_id],
             ),
         )
 

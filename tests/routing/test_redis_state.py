@@ -202,6 +202,55 @@ def test_controller_dying_mid_offer_leaves_agent_reserved_only_until_ttl(redis_s
     asyncio.run(after_the_crash())
 
 
+async def test_agent_on_a_call_of_a_dead_controller_is_free_once_its_lease_ends(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """A controller that dies while its agent talks never writes the call's end: the agent
+    is held only until that controller's lease runs out, then offered again."""
+    clock = [time.time()]
+    dead = await RedisState.connect(settings(redis_server.url, key_prefix, ttl=30.0), clock=lambda: clock[0])
+    alive = await RedisState.connect(settings(redis_server.url, key_prefix, ttl=30.0), clock=lambda: clock[0])
+    try:
+        await log_in(alive, ["a1"])
+        answered = clock[0]
+        assert await dead.reserve("a1", "c1", answered)
+        await dead.offer_ended("a1", "c1", OfferOutcome.ANSWERED, answered, misses_before_not_ready=3)
+        clock[0] = answered + 29.0  # the dead controller's heartbeat (every 10 s) never runs here
+        assert (await alive.agent("a1")).activity is Activity.ON_CALL
+        assert not await alive.reserve("a1", "c2", clock[0])
+        clock[0] = answered + 31.0
+        agent = (await alive.agents())["a1"]
+        assert agent.activity is Activity.IDLE and agent.call_id is None and agent.available(clock[0])
+        assert await alive.reserve("a1", "c2", clock[0])
+        # A late report from the controller that lost the agent changes nothing.
+        await dead.call_ended("a1", "c1", clock[0], wrap_up=5.0, keep_after=0.0)
+        agent = await alive.agent("a1")
+        assert agent.activity is Activity.RESERVED and agent.call_id == "c2"
+    finally:
+        await dead.close()
+        await alive.close()
+
+
+async def test_agent_on_a_call_of_a_live_controller_stays_on_call_past_its_lease(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    ttl = 3.0  # renewed every second: a loaded machine would have to stall it for 2 s to fail
+    holder = await RedisState.connect(settings(redis_server.url, key_prefix, ttl=ttl))
+    other = await RedisState.connect(settings(redis_server.url, key_prefix, ttl=ttl))
+    try:
+        await log_in(holder, ["a1"])
+        assert await holder.reserve("a1", "c1", time.time())
+        await holder.offer_ended("a1", "c1", OfferOutcome.ANSWERED, time.time(), misses_before_not_ready=3)
+        await asyncio.sleep(ttl + 1.0)
+        agent = (await other.agents())["a1"]
+        assert agent.activity is Activity.ON_CALL and agent.call_id == "c1"
+        await holder.call_ended("a1", "c1", time.time(), wrap_up=0.0, keep_after=0.0)
+        assert (await other.agent("a1")).activity is Activity.WRAP_UP
+    finally:
+        await holder.close()
+        await other.close()
+
+
 # --- the key layout ---------------------------------------------------------------------------
 
 
