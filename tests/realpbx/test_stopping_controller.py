@@ -52,3 +52,21 @@ def test_a_caller_in_the_ivr_when_the_controller_stops_reaches_the_fallback_queu
     assert f"the controller let go of call {call['call_id']} (4008001234) mid-call: queue general" in pbx.log
     assert "Traceback" not in served.output(), served.output()
     assert pbx.wait_no_channels(1.0) == []
+
+
+def test_with_the_first_controller_down_the_second_one_named_by_ivr_agi_2_takes_the_call(
+    tmp_path: Path, pbx: RealAsterisk, backend_url: str
+) -> None:
+    """The rolling restart's other half: IVR_AGI refuses, the dialplan tries IVR_AGI_2."""
+    second = Served(tier_config(tmp_path / "second", pbx, backend_url))
+    pbx.cli(f"dialplan set global IVR_AGI_2 agi://127.0.0.1:{second.port}")
+    try:
+        steps = "- prompt: choose-language\n- hangup"
+        all_passed(run_jobs(tmp_path, pbx, [Job({"caller13": scenario("second-controller", steps)})]))
+    finally:
+        pbx.cli('dialplan set global IVR_AGI_2 ""')  # empty again: no second controller
+        second.stop()
+    (call,) = Rows(second).ended_calls(caller_number("caller13"))
+    assert call["disposition"] == "abandoned", call
+    assert "controller unreachable" not in pbx.log
+    assert pbx.wait_no_channels(1.0) == []
