@@ -34,7 +34,7 @@ from enum import Enum
 
 from routing import decision
 from routing.config import RoutingConfig
-from routing.model import Activity, AgentState, Caller, Presence
+from routing.model import Activity, AgentState, Caller, OfferOutcome, Presence
 from routing.state import LiveState, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,10 @@ class Waiter:
     inbox: asyncio.Queue[decision.Assignment | Signal] = field(default_factory=asyncio.Queue)
     # Ringing an agent (or about to): the dispatcher gives it nothing more until it is idle.
     busy: bool = False
+    # The agent this caller's Dial holds (reserved, then talking since `answered_at`): what a
+    # live state restarted empty forgets, and `Dispatcher._back` puts back.
+    agent_id: str | None = None
+    answered_at: float | None = None
 
     def idle(self) -> bool:
         return not self.busy and self.inbox.empty()
@@ -68,6 +72,11 @@ def ringing_calls(states: Mapping[str, AgentState]) -> frozenset[str]:
         for state in states.values()
         if state.call_id is not None and state.activity in (Activity.RESERVED, Activity.ON_CALL)
     )
+
+
+def _holds(state: AgentState | None, call_id: str) -> bool:
+    """Whether the live state shows the agent ringing or talking for `call_id`."""
+    return state is not None and state.call_id == call_id and state.activity in (Activity.RESERVED, Activity.ON_CALL)
 
 
 def next_timer(config: RoutingConfig, callers: list[Caller], states: Mapping[str, AgentState], now: float) -> float | None:
@@ -134,18 +143,33 @@ class Dispatcher:
     async def _back(self, states: dict[str, AgentState]) -> dict[str, AgentState]:
         """The live state answers again. A Redis that restarted empty lost who is logged in:
         the agents this controller last saw logged in, and sees no more, get their presence
-        and device back (a logout cannot have happened meanwhile: it needs the live state)."""
+        and device back (a logout cannot have happened meanwhile: it needs the live state).
+        It also lost which agents are ringing or talking for this controller's callers: they
+        are reserved again (and put on call if answered), or the next matching would offer
+        an agent still on a call a second caller."""
         lost = {agent_id: seen for agent_id, seen in self._last_seen.items()
                 if agent_id not in states and seen.presence is not Presence.LOGGED_OUT}  # fmt: skip
         now = self.clock()
         for agent_id, seen in sorted(lost.items()):
             await self.state.set_presence(agent_id, seen.presence, now)
             await self.state.set_device(agent_id, seen.device)
+        held = [waiter for waiter in self.waiters.values() if waiter.agent_id is not None
+                and not _holds(states.get(waiter.agent_id), waiter.call_id)]  # fmt: skip
+        for waiter in held:
+            assert waiter.agent_id is not None
+            if await self.state.reserve(waiter.agent_id, waiter.call_id, now) and waiter.answered_at is not None:
+                # misses_before_not_ready counts only unanswered offers: any value will do.
+                await self.state.offer_ended(waiter.agent_id, waiter.call_id, OfferOutcome.ANSWERED,
+                                             waiter.answered_at, misses_before_not_ready=1)
         down = time.monotonic() - (self._down_since or time.monotonic())
         self._down_since = None
+        if held:
+            log.warning("ACD: live state lost the Dials of this controller's callers: %s held again",
+                        ", ".join(f"{w.agent_id} (call {w.call_id})" for w in held))
         if lost:
             log.warning("ACD: live state reachable again after %.1f s, without agents %s: restored as they were (%s)",
                         down, ", ".join(sorted(lost)), ", ".join(f"{a} {seen.presence.value}" for a, seen in sorted(lost.items())))
+        if lost or held:
             return await self.state.agents()
         log.info("ACD: live state reachable again after %.1f s", down)
         return states

@@ -509,6 +509,9 @@ class Acd:
         dial = asyncio.ensure_future(
             channel.exec("Dial", agent.endpoint, f"{ring:g}", "g", timeout=ring + LONGEST_CALL))
         marked = False
+        waiter = stay.waiter
+        if waiter is not None:  # held for the Dial: restored if Redis restarts empty meanwhile
+            waiter.agent_id, waiter.answered_at = agent_id, None
         try:
             done, _ = await asyncio.wait((dial,), timeout=ring + ANSWER_MARGIN)
             if not done:
@@ -517,6 +520,8 @@ class Acd:
             result = await dial
             returned = self.clock()
         finally:
+            if waiter is not None:
+                waiter.agent_id = waiter.answered_at = None
             if not dial.done():
                 dial.cancel()
                 await asyncio.gather(dial, return_exceptions=True)
@@ -565,6 +570,8 @@ class Acd:
         """The agent answered: ON_CALL (no reservation left to expire), and out of the queue."""
         stay.reserved = None
         stay.agent_id = agent_id
+        if stay.waiter is not None and stay.waiter.agent_id == agent_id:
+            stay.waiter.answered_at = at
         await self._quietly(call, "offer_ended", lambda: self.state.offer_ended(
             agent_id, call.call_id, OfferOutcome.ANSWERED, at,
             misses_before_not_ready=stay.queue.misses_before_not_ready))
