@@ -12,8 +12,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from ivr.pbxsim import CallerScript, CallResult, Press, SimCall, SoundLibrary, place_call
+from conftest import Figures
 from servekit import REPO, Served, copy_config
+
+pytestmark = pytest.mark.faults
 
 CALLS = 20
 SOUNDS = SoundLibrary([("/var/lib/asterisk/sounds/ivr", REPO / "prompts" / "sounds")])
@@ -40,35 +45,55 @@ def _rows(config: Path) -> list[tuple[str, str]]:
         return list(db.execute("SELECT disposition, detail FROM calls"))
 
 
-def test_sigterm_hands_every_caller_to_the_fallback_queue_and_keeps_every_record(tmp_path: Path) -> None:
+def _hung_up(results: list[CallResult]) -> int:
+    """Callers a stop cut off: anything but a session let go with IVR_STATUS=ACTIVE."""
+    return sum(1 for r in results if r.error is not None or r.hung_up_by is not None
+               or r.variables.get("IVR_STATUS") != "ACTIVE")
+
+
+def test_sigterm_hands_every_caller_to_the_fallback_queue_and_keeps_every_record(
+    tmp_path: Path, figures: Figures
+) -> None:
     served = Served(copy_config(tmp_path))
     try:
-        results, _ = asyncio.run(_load(served, signal.SIGTERM))
+        results, took = asyncio.run(_load(served, signal.SIGTERM))
         code = served.process.wait(timeout=30)
     finally:
         served.kill()
     output = served.output()
+    rows = _rows(served.config)
+    figures(f"{CALLS} callers in the IVR: {_hung_up(results)} hung up, all let go within {took:.1f} s; "
+            f"{len(rows)} records, {sum(1 for d, _ in rows if d == 'interrupted')} interrupted; exit code {code}")
 
     assert code == 0, output[-3000:]
     for result in results:
         assert result.error is None and result.hung_up_by is None, result.error
         assert result.server_closed and result.location is None  # the controller let go, moved nowhere
         assert result.variables["IVR_STATUS"] == "ACTIVE"  # so the dialplan queues the caller
-    rows = _rows(served.config)
     assert len(rows) == CALLS
     assert {d for d, _ in rows} == {"interrupted"}, rows
     assert all("fallback queue" in detail for _, detail in rows)
     assert "Traceback" not in output and "Exception in callback" not in output, output[-3000:]
 
 
-def test_sigkill_leaves_every_caller_to_the_fallback_queue(tmp_path: Path) -> None:
-    """A controller that dies cannot record anything; the dialplan still queues its callers."""
+def test_sigkill_leaves_every_caller_to_the_fallback_queue(tmp_path: Path, figures: Figures) -> None:
+    """A controller that dies writes nothing more; the dialplan still queues its callers, and
+    the next start closes the records it left open."""
     served = Served(copy_config(tmp_path))
     try:
         results, _ = asyncio.run(_load(served, signal.SIGKILL))
     finally:
         served.kill()
+    restarted = Served(served.config)  # the same config and store: recovery at start-up
+    try:
+        restarted.wait_for_log("left open by a previous run were closed")
+    finally:
+        restarted.stop()
+    rows = _rows(served.config)
+    figures(f"{CALLS} callers in the IVR: {_hung_up(results)} hung up; after a restart {len(rows)} records, "
+            f"{sum(1 for d, _ in rows if d == 'interrupted')} closed as interrupted")
 
     for result in results:
         assert result.error is None and result.hung_up_by is None, result.error
         assert result.location is None and result.variables["IVR_STATUS"] == "ACTIVE"
+    assert len(rows) == CALLS and {d for d, _ in rows} == {"interrupted"}, rows
