@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.fernet import Fernet
 
 from ivr.pbxsim import Agent, CallerScript, CallResult, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.channel import SimChannel
@@ -69,8 +70,9 @@ def fault_config(tmp_path: Path, *, redis_url: str | None = None, key_prefix: st
 
     def server(data: dict[str, Any]) -> None:
         data["prompts"]["local_dir"] = str(REPO / "prompts" / "sounds")
-        if store_url is not None:
+        if store_url is not None:  # a shared store: every controller's caller keys need the same salt
             data["store"] = {"url": store_url}
+            data["privacy"]["hash_salt"] = "fault-tests-salt-0123456789abcdef"
         if ami_port is not None:
             data["ami"].update(enabled=True, port=ami_port, secret="secret", reconnect_min=0.1, reconnect_max=0.5)
 
@@ -90,6 +92,9 @@ def fault_config(tmp_path: Path, *, redis_url: str | None = None, key_prefix: st
         if web_port is not None:
             data["web"] = {"enabled": True, "port": web_port}
 
+    if store_url is not None:  # as an admin copies it from the first controller
+        (target / "var").mkdir(exist_ok=True)
+        (target / "var" / "contact.key").write_text(Fernet.generate_key().decode() + "\n")
     edit("server.yaml", server)
     edit("hotlines.yaml", hotlines)
     edit("routing.yaml", routing)
@@ -149,14 +154,17 @@ class Serve:
         assert process.returncode is not None
         return subprocess.CompletedProcess(["ivr", "agents"], process.returncode, out.decode(), err.decode())
 
-    def stop(self) -> int:
-        """SIGTERM and its exit code (the controller writes its last records first)."""
+    async def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and its exit code. Awaited, not waited: the controller writes its last
+        records meanwhile, maybe through a proxy on this loop."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=20)
-        finally:
-            self.kill()
+        deadline = time.monotonic() + timeout
+        while (code := self.process.poll()) is None:
+            assert time.monotonic() < deadline, "ivr serve did not exit on SIGTERM:\n" + self.output()
+            await asyncio.sleep(0.05)
+        self.kill()
+        return code
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -186,9 +194,11 @@ class DialLog:
 
     inner: CallObserver | None = None
     rings: list[Ring] = field(default_factory=list)
+    started: dict[str, float] = field(default_factory=dict)  # uniqueid -> time.monotonic() it was placed
     _open: dict[str, Ring] = field(default_factory=dict)
 
     def call_started(self, call: SimCall, uniqueid: str, channel: str, request: str) -> None:
+        self.started[uniqueid] = time.monotonic()
         if self.inner is not None:
             self.inner.call_started(call, uniqueid, channel, request)
 

@@ -96,7 +96,7 @@ async def _through_a_fault(tmp_path: Path, redis: RedisServer, figures: Figures,
         results = await load.finished()
         resumed = load.observer.first_ring_after(back)
         ghosts, stuck, settled = await _left_behind(redis, within=6.0)
-        code = served.stop()
+        code = await served.stop()
     finally:
         served.kill()
     output = served.output()
