@@ -23,7 +23,7 @@ import click
 from ivr.cli.common import DEFAULT_CONFIG
 
 from ivr.config.models import ServerConfig
-from ivr.metrics.erlang import Model, StaffingTarget
+from ivr.metrics.erlang import Model
 from ivr.metrics.staffing import (
     EXPORT_COLUMNS,
     FORECAST_COLUMNS,
@@ -33,6 +33,7 @@ from ivr.metrics.staffing import (
     StaffingRow,
     export_values,
     plan,
+    policy_of,
     read_forecast,
     short_intervals,
 )
@@ -206,23 +207,11 @@ def staffing_command(history: HistoryLoader | None = None) -> click.Command:
             _fail("--until is before --since")
         loaded = _configuration(config_dir, needed=forecast is None)
         server = loaded.server if loaded is not None else ServerConfig()
-        settings = server.staffing
-        if asa_target is None and sl_target is None and sl_seconds is None:
-            asa_target = settings.asa_target_seconds
         minutes = interval_minutes or server.metrics.interval_minutes
         try:
-            policy = StaffingPolicy(
-                model=model or settings.model,
-                target=StaffingTarget(
-                    service_level=sl_target if sl_target is not None else settings.service_level_target,
-                    service_level_seconds=sl_seconds if sl_seconds is not None else settings.service_level_seconds,
-                    asa_seconds=asa_target,
-                    max_occupancy=max_occupancy if max_occupancy is not None else settings.max_occupancy,
-                    shrinkage=shrinkage if shrinkage is not None else settings.shrinkage,
-                ),
-                default_patience_seconds=patience,
-                interval=dt.timedelta(minutes=minutes),
-            )
+            policy = policy_of(server.staffing, minutes, model=model, sl_target=sl_target, sl_seconds=sl_seconds,
+                               asa_target=asa_target, max_occupancy=max_occupancy, shrinkage=shrinkage,
+                               patience=patience)
         except ValueError as exc:
             _fail(str(exc))
         first = since.date() if since is not None else None

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ivr.config.models import StaffingSettings
 from ivr.metrics.erlang import Model, StaffingTarget, recommend
 
 FORECAST_COLUMNS = ("queue", "interval_start", "offered", "aht_seconds")
@@ -57,6 +58,31 @@ class StaffingPolicy:
             raise ValueError("the interval must be longer than zero")
         if self.default_patience_seconds is not None and not self.default_patience_seconds > 0:
             raise ValueError("the default patience must be positive seconds")
+
+
+def policy_of(
+    settings: StaffingSettings, minutes: int, *, model: Model | None = None, sl_target: float | None = None,
+    sl_seconds: float | None = None, asa_target: float | None = None, max_occupancy: float | None = None,
+    shrinkage: float | None = None, patience: float | None = None,
+) -> StaffingPolicy:
+    """The policy of server.yaml's `staffing:` with intervals of `minutes`, each given value
+    replacing its default (what `ivr staffing` and the HTML report plan with). A service-level
+    value given plans for the service level even when asa_target_seconds is set.
+    Raises ValueError for a value out of range."""
+    if asa_target is None and sl_target is None and sl_seconds is None:
+        asa_target = settings.asa_target_seconds
+    return StaffingPolicy(
+        model=model or settings.model,
+        target=StaffingTarget(
+            service_level=sl_target if sl_target is not None else settings.service_level_target,
+            service_level_seconds=sl_seconds if sl_seconds is not None else settings.service_level_seconds,
+            asa_seconds=asa_target,
+            max_occupancy=max_occupancy if max_occupancy is not None else settings.max_occupancy,
+            shrinkage=shrinkage if shrinkage is not None else settings.shrinkage,
+        ),
+        default_patience_seconds=patience,
+        interval=dt.timedelta(minutes=minutes),
+    )
 
 
 @dataclass(frozen=True)
