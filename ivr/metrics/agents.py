@@ -191,3 +191,27 @@ def staffed_intervals(
             agents_staffed=staffed / length, agents_ready=ready / length,
         ))
     return result
+
+
+def queue_occupancy(
+    rows: Iterable[AgentInterval], queues_of: Mapping[str, Collection[str]]
+) -> dict[tuple[str, dt.datetime], float | None]:
+    """Occupancy of the agents who serve each queue, per interval (key: queue, UTC start): their
+    busy time / their busy or ready time, all such agents together (an agent serving two
+    queues counts in both). It is the agents' occupancies weighted by that worked time, which
+    each row gives as busy / occupancy (busy: the handle time), or its ready time when it had
+    no call. None when none of them was busy or ready."""
+    sums: dict[tuple[str, dt.datetime], list[float]] = {}
+    for row in rows:
+        if row.occupancy is None:
+            worked = busy = 0.0
+        elif row.occupancy > 0:
+            busy = row.handle_seconds
+            worked = busy / row.occupancy
+        else:
+            busy, worked = 0.0, row.ready_seconds
+        for queue in queues_of.get(row.agent_id, ()):
+            total = sums.setdefault((queue, utc(row.interval_start)), [0.0, 0.0])
+            total[0] += busy
+            total[1] += worked
+    return {key: busy / worked if worked > 0 else None for key, (busy, worked) in sums.items()}

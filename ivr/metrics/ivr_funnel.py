@@ -20,9 +20,10 @@ counts once at each node; grouping by menu version lets a change be compared wit
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ivr.config.models import Flow
 from ivr.metrics.model import FunnelNode, FunnelOption
 from ivr.records.model import CallPath, Disposition, EventKind
 
@@ -128,3 +129,15 @@ def funnel_of(counts: FunnelCounts) -> Funnel:
     ]
     option_rows.sort(key=lambda row: (row.hotline, row.menu_version, row.node, -row.callers, row.option))
     return Funnel(node_rows, option_rows)
+
+
+def flow_order(flow: Flow) -> list[str]:
+    """The flow's node ids in the order its file defines them: the order its author gave them."""
+    return list(flow.nodes)
+
+
+def in_flow_order(nodes: Iterable[FunnelNode], order: Sequence[str]) -> list[FunnelNode]:
+    """One menu version's funnel rows in `order` (flow_order); nodes the flow no longer has (an
+    older menu version) come last, most reached first."""
+    place = {node_id: index for index, node_id in enumerate(order)}
+    return sorted(nodes, key=lambda row: (place.get(row.node, len(place)), -row.reached, row.node))

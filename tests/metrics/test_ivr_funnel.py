@@ -13,7 +13,7 @@ H2, menu 2026.1: c16 goes main-menu 1, billing-menu 2, billing-queue.
 from __future__ import annotations
 
 from handcalls import CALLS, H1, H2
-from ivr.metrics.ivr_funnel import ivr_funnel
+from ivr.metrics.ivr_funnel import in_flow_order, ivr_funnel
 from ivr.records.model import call_path
 
 
@@ -71,3 +71,15 @@ def test_before_and_after_a_menu_change_are_separate_funnels() -> None:
     funnel = ivr_funnel(map(call_path, CALLS))
     versions = {(n.hotline, n.menu_version): n.calls for n in funnel.nodes}
     assert versions == {(H1, "2026.1"): 18, (H1, "2026.2"): 1, (H2, "2026.1"): 1}
+
+
+def test_in_flow_order_follows_the_flow_not_the_counts() -> None:
+    """The report draws a funnel in the flow's order; the nodes an older menu had and the flow
+    no longer has come last, most reached first."""
+    funnel = ivr_funnel(map(call_path, CALLS))
+    nodes = [n for n in funnel.nodes if (n.hotline, n.menu_version) == (H1, "2026.1")]
+    order = ["welcome", "choose-language", "main-menu", "billing-menu", "billing-queue", "leave-message"]
+    got = [n.node for n in in_flow_order(nodes, order)]
+    assert got[:6] == order
+    rest = [n for n in nodes if n.node not in order]
+    assert got[6:] == [n.node for n in sorted(rest, key=lambda n: (-n.reached, n.node))]
