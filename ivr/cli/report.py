@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -21,6 +22,21 @@ from ivr.cli.export import (
     since_option,
     until_option,
 )
+
+if TYPE_CHECKING:
+    from ivr.config.loader import LoadedConfig
+
+
+def node_orders(loaded: LoadedConfig, dialed: set[str]) -> dict[str, list[str]]:
+    """Each dialed hotline number's flow nodes in the flow's order (ivr_funnel.flow_order)."""
+    from ivr.metrics.ivr_funnel import flow_order
+
+    orders = {}
+    for number in dialed:
+        found = loaded.hotline_for(number)
+        if found is not None:
+            orders[number] = flow_order(loaded.flow_for(found[1]))
+    return orders
 
 
 @click.command("html")
@@ -38,12 +54,15 @@ def report_html(
     config_dir: Path, db: str | None, since: dt.datetime | None, until: dt.datetime | None, queue: str | None,
     hotline: str | None, minutes: str | None, jobs: int, output: Path,
 ) -> None:
-    """Offered vs answered, waits, service level, abandon curve and menu funnel as an HTML
-    page with PNG plots, plus tables per queue and day."""
+    """Offered vs answered, service level, waits, abandon curve, staffing and menu funnel as an
+    HTML page with PNG plots and tables, all on one clock."""
     from ivr.metrics.exporting import Job, cpus, read_funnel
+    from ivr.metrics.history import queues_of
     from ivr.metrics.html_report import ReportInput, leg_figures, render_report
     from ivr.metrics.model import Width
+    from ivr.metrics.report_staffing import Presence, staffing_figures
     from ivr.metrics.source import Hotlines, NoDatabase, Scope, Source, bulk_reading, consume, store_target
+    from ivr.metrics.staffing import policy_of
     from ivr.records.store import CallStore, StoreError
     from survey_engine.store import SurveyStore
 
@@ -58,27 +77,46 @@ def report_html(
     width = cast(Width, MINUTES[minutes] if minutes is not None else settings.interval_minutes)
     hotlines = Hotlines.from_config(loaded)
     scope = Scope(first, last, queue, hotline)
+    # One clock for everything on the page: a queue fed by hotlines in two zones gets one row per day.
+    zone = hotlines.planning_zone(hotline)
+    # Staffing plans every hotline's calls (agents serve a queue whatever number was dialed):
+    # with --hotline the page leaves it out rather than plan for part of the load.
+    planned = hotline is None
 
     async def run() -> ReportInput:
         store = await CallStore.open(target)
         try:
             if not configured_queue(loaded, queue):
                 check_queue(loaded, queue, await store.queue_names())
-            source = Source(store, hotlines, settings, scope, surveys=SurveyStore(store.engine))
+            # Every queue's legs: an agent's occupancy counts all its calls; the figures keep --queue's.
+            source = Source(store, hotlines, settings, replace(scope, queue=None), surveys=SurveyStore(store.engine),
+                            zone=zone)
             responses = await source.responses()
+            presence = None
+            if planned and loaded.routing is not None:
+                events, start, end = await source.agent_events(zone, dt.datetime.now(dt.timezone.utc))
+                presence = Presence(events, zone, start, end, queues_of(loaded.routing))
             # The funnel is counted (in worker processes, for many calls) while the legs are read.
             figures, funnel = await asyncio.gather(
-                consume(source.legs(), lambda legs: leg_figures(legs, settings, width, responses)),
-                read_funnel(Job(target, hotlines.zones, settings, scope, "ivr"), source, jobs=jobs or cpus()))
+                consume(source.legs(), lambda legs: leg_figures(legs, settings, width, responses, queue=queue,
+                                                                presence=presence)),
+                read_funnel(Job(target, hotlines.zones, settings, scope, "ivr", zone=zone),
+                            Source(store, hotlines, settings, scope, zone=zone), jobs=jobs or cpus()))
         finally:
             await store.close()
         filters = "".join(f", {name} {value}" for name, value in (("queue", queue), ("hotline", hotline)) if value)
         notes = [f"dialed numbers not in hotlines.yaml, counted in UTC: {', '.join(sorted(hotlines.unknown))}"
                  ] if hotlines.unknown else []
+        staffing = None
+        if planned:
+            policy = policy_of(loaded.server.staffing, width)
+            staffing = staffing_figures(figures.per_interval.rows, figures.queues, figures.agents, presence, policy)
         return ReportInput(
             title="Queue and menu report", period=f"{first or 'first call'} to {last or 'last call'}{filters}",
-            zone=hotlines.planning_zone(hotline), settings=settings, width=width, figures=figures, funnel=funnel,
-            notes=notes,
+            zone=zone, settings=settings, width=width, figures=figures, funnel=funnel, notes=notes,
+            node_order=node_orders(loaded, {node.hotline for node in funnel.nodes}), staffing=staffing,
+            staffing_note="" if planned else "Left out with --hotline: agents serve a queue whatever number the "
+            "caller dialed, so staffing is planned on every hotline's calls (run the report without --hotline).",
         )
 
     try:

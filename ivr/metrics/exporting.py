@@ -70,6 +70,7 @@ class Job:
     fmt: str = "csv"
     width: Width = 15
     unmasked: bool = False
+    zone: ZoneInfo | None = None  # Source.zone: every call on this clock (the HTML report's funnel)
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,7 @@ async def _run_part(part: Part) -> PartDone:
     store = await CallStore.open(job.target)
     try:
         hotlines = Hotlines(job.zones)
-        source = Source(store, hotlines, job.settings, part.scope, on_read=_count, within=part.within)
+        source = Source(store, hotlines, job.settings, part.scope, zone=job.zone, on_read=_count, within=part.within)
         if job.kind == "intervals":
             table = await consume(source.legs(), lambda legs: queue_intervals(legs, job.settings, job.width,
                                                                               part.responses))
