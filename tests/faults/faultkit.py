@@ -161,7 +161,10 @@ class Serve:
             self.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while (code := self.process.poll()) is None:
-            assert time.monotonic() < deadline, "ivr serve did not exit on SIGTERM:\n" + self.output()
+            if time.monotonic() > deadline:
+                self.process.send_signal(signal.SIGABRT)  # with PYTHONFAULTHANDLER=1: where it hangs
+                await asyncio.sleep(0.5)
+                raise AssertionError("ivr serve did not exit on SIGTERM:\n" + self.output()[-6000:])
             await asyncio.sleep(0.05)
         self.kill()
         return code
