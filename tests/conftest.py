@@ -1,8 +1,12 @@
-"""Shared test helpers: where the recorded Asterisk transcripts live."""
+"""Shared test helpers: where the recorded Asterisk transcripts live, and a busy machine
+on demand (IVR_TEST_BUSY_LOOPS)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +30,17 @@ def transcripts() -> Path:
             pytest.fail(why)
         pytest.skip(why)
     return TRANSCRIPTS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def busy_machine() -> Iterator[None]:
+    """IVR_TEST_BUSY_LOOPS=N: N processes spin on the CPU for the whole run (`.ci/run` sets
+    2), so that a test which passes only on an idle machine fails where it is checked."""
+    count = int(os.environ.get("IVR_TEST_BUSY_LOOPS", "0") or 0)
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
