@@ -35,7 +35,7 @@ def node_orders(loaded: LoadedConfig, dialed: set[str]) -> dict[str, list[str]]:
     for number in dialed:
         found = loaded.hotline_for(number)
         if found is not None:
-            orders[number] = flow_order(loaded.flow_for(found[1]))
+            orders[number] = flow_order(loaded.flow_for(found[1]), loaded.entry_for(found[1]))
     return orders
 
 

@@ -12,9 +12,16 @@ H2, menu 2026.1: c16 goes main-menu 1, billing-menu 2, billing-queue.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from handcalls import CALLS, H1, H2
-from ivr.metrics.ivr_funnel import in_flow_order, ivr_funnel
+from ivr.config.loader import load_config
+from ivr.metrics.ivr_funnel import flow_order, in_flow_order, ivr_funnel
 from ivr.records.model import call_path
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_funnel_nodes_per_hotline_and_menu_version() -> None:
@@ -83,3 +90,16 @@ def test_in_flow_order_follows_the_flow_not_the_counts() -> None:
     assert got[:6] == order
     rest = [n for n in nodes if n.node not in order]
     assert got[6:] == [n.node for n in sorted(rest, key=lambda n: (-n.reached, n.node))]
+
+
+def test_flow_order_is_the_order_callers_meet_the_nodes() -> None:
+    """Breadth first from the hotline's entry, a menu's ways out by key: the example flow's
+    main menu comes before the voicemail it can lead to, and its sub-menus right after it."""
+    loaded = load_config(REPO / "config")
+    _, hotline = loaded.hotline_for("4008001234") or pytest.fail("the example hotline is gone")
+    order = flow_order(loaded.flow_for(hotline), loaded.entry_for(hotline))
+    assert order[:7] == ["welcome", "choose-language", "hours-check", "main-menu", "closed-message",
+                         "billing-menu", "technical-menu"]  # fmt: skip
+    assert order.index("main-menu") < order.index("leave-message") < order.index("billing-queue")
+    assert order[-1] == "welcome-english"  # another hotline's entry, not reached from this one
+    assert sorted(order) == sorted(loaded.flow_for(hotline).nodes)
