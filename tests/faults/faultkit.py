@@ -122,7 +122,8 @@ class Serve:
 
         self.process = subprocess.Popen([*IVR, "serve", "--config", str(config), "--port", str(self.port)],
                                         cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **(env or {})}, preexec_fn=limit)  # fmt: skip
+                                        env={**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})},
+                                        preexec_fn=limit)  # fmt: skip
 
     async def started(self, timeout: float = 30.0) -> Serve:
         deadline = time.monotonic() + timeout

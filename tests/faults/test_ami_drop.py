@@ -44,7 +44,7 @@ async def test_ami_link_dropped_mid_calls_reconnects_and_resumes_device_states(
         peer.set_device(f"PJSIP/{agent}", "NOT_INUSE", emit=False)
     await peer.start()
     config = fault_config(tmp_path, redis_url=redis.url, ami_port=peer.port)
-    served = await Serve(config, env={"PYTHONFAULTHANDLER": "1"}).started()
+    served = await Serve(config).started()
     state = await RedisState.connect(StateSettings(backend="redis", redis_url=redis.url, key_prefix="ivr:acd:"))
     try:
         await peer.wait_for("device_lists", 1, timeout=15)
