@@ -41,6 +41,9 @@ class CallerScript:
     steps: tuple[Step, ...] = ()
     caller_id: str = "13800138000"
     caller_name: str = "Test Caller"
+    # Seconds the caller holds on after music on hold first starts (SET MUSIC ON: a queue)
+    # before hanging up, unless an agent answers first; None: holds on for ever.
+    patience: float | None = None
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ class _Event:
     at: float
     digit: str | None  # None = hang-up
     cause: int | None = None  # a hang-up's cause when the step gave one
+    patience: bool = False  # the caller giving up on hold (an agent's answer cancels it)
 
 
 @dataclass
@@ -133,6 +134,7 @@ class SimChannel:
     answered_at: float | None = 0.0
     _events: list[_Event] = field(default_factory=list)
     _step: int = 0
+    _holding: bool = False  # the caller's patience has started to run (CallerScript.patience)
 
     def __post_init__(self) -> None:
         self._schedule_absolute()
@@ -180,6 +182,21 @@ class SimChannel:
                 self._die(event.at, "caller", event.cause)
             return event
         return None
+
+    def pass_time(self, until: float) -> None:
+        """The clock runs on to `until` with no command running (the controller is silent, e.g.
+        music on hold): keys pressed meanwhile are lost, a hang-up due ends the call."""
+        while self.alive and self._events and self._events[0].at <= until:
+            event = self._events.pop(0)
+            if event.digit is None:
+                self._die(event.at, "caller", event.cause)
+            else:
+                self.pressed.append((event.at, event.digit, False))
+        self.now = max(self.now, until)
+
+    def hangup_due(self) -> float | None:
+        """When the caller's next scheduled hang-up is, on this clock (None: none scheduled)."""
+        return next((event.at for event in self._events if event.digit is None), None) if self.alive else None
 
     def _die(self, at: float, by: str, cause: int | None = None) -> None:
         if self.alive:
@@ -427,6 +444,10 @@ class SimChannel:
         if args[0].lower() == "on":
             self.music = args[1] if len(args) > 1 else "default"
             self.music_log.append((self.now, f"on {self.music}"))
+            if self.caller.patience is not None and not self._holding:
+                self._holding = True
+                self._events.append(_Event(self.now + self.caller.patience, None, patience=True))
+                self._events.sort(key=lambda e: e.at)
         else:
             self.music = None
             self.music_log.append((self.now, "off"))
@@ -449,7 +470,8 @@ class SimChannel:
         """res_agi.c handle_recordfile: `RECORD FILE name format escape ms [offset] [BEEP] [s=N]`.
         The beep plays first and an escape digit (or a hang-up) during it ends the command with
         `(randomerror)` before anything is recorded; then the file is created, or `(writefile)`
-        when its directory is missing (the session goes on); then the caller speaks."""
+        when its directory is missing (the session goes on); then the caller speaks until their
+        next key or hang-up, or, with nothing left to do, is silent (`s=N` ends it)."""
         if len(args) < 4:
             raise _Usage
         escape, ms = args[2], int(args[3])
@@ -464,6 +486,13 @@ class SimChannel:
         if directory and directory.rstrip("/") in self.unwritable:
             return ["200 result=-1 (writefile)"]
         start = self.now
+        silence = next((float(arg[2:]) for arg in args[4:] if arg.startswith("s=")), 0.0)
+        if silence > 0 and not self._events and self._step >= len(self.caller.steps):
+            # A caller with nothing left to do says nothing: Asterisk's silence detection ends
+            # the recording `silence` seconds in and keeps its first second (res_agi rewinds
+            # silence - 1000 ms).
+            self.now = start + silence
+            return [f"200 result=0 (timeout) endpos={int(min(silence, 1.0) * 8000)}"]
         event = self._next_event(None if ms < 0 else start + ms / 1000)
         if event is None:
             self.now = start + ms / 1000
@@ -547,6 +576,7 @@ class SimChannel:
             return ["200 result=0"]
         assert isinstance(behaviour, Agent)
         self.variables["DIALSTATUS"] = "ANSWER"
+        self._events = [event for event in self._events if not event.patience]  # talking now
         end = self.now + behaviour.talk
         event = self._next_event(end)
         while event is not None and event.digit is not None:

@@ -43,6 +43,8 @@ class SimCall:
     answered_before: float = 0.0
     # Directories missing on the PBX: RECORD FILE into one answers `200 result=-1 (writefile)`.
     missing_dirs: tuple[str, ...] = ()
+    # Asterisk's `<epoch>.<n>` for the channel (n also names it); None: now and this process's next n.
+    uniqueid: str | None = None
 
 
 @dataclass
@@ -127,6 +129,7 @@ async def place_call(
     reply_wait: float = 30.0,
     observer: CallObserver | None = None,
     time_scale: float = 0.0,
+    idle_time_passes: bool = False,
 ) -> CallResult:
     """Connect like Asterisk, send the environment, answer commands until the server closes.
     Asterisk never closes first: `server_closed` says whether the server did. Where
@@ -134,9 +137,13 @@ async def place_call(
     goes on into that AGI over a new connection, as Asterisk's dialplan would.
 
     `time_scale` > 0 makes media take real time: a reply is held back for that fraction of
-    the virtual seconds its command took (1.0 = as long as the audio would play)."""
-    n = next(_ids)
-    uniqueid = f"{int(time.time())}.{n}"
+    the virtual seconds its command took (1.0 = as long as the audio would play).
+    `idle_time_passes` (with `time_scale` > 0): the channel's clock also runs while the server
+    sends no command (a caller on hold), by the loop's seconds / `time_scale`, and a hang-up
+    due meanwhile (CallerScript.patience, a HangUp's time) reaches the server at once as
+    Asterisk's HANGUP line does."""
+    n = next(_ids) if call.uniqueid is None else int(call.uniqueid.rpartition(".")[2])
+    uniqueid = call.uniqueid or f"{int(time.time())}.{n}"
     channel_name = (f"Local/{call.extension}@{call.context}-{n:08x};2" if call.channel_type == "Local"
                     else f"{call.channel_type}/{call.endpoint}-{n:08x}")
     channel = SimChannel(call.caller, sounds, agents=dict(call.agents), answered_at=-call.answered_before,
@@ -152,7 +159,8 @@ async def place_call(
     while True:
         result.scripts.append(place[0])
         await _session(host, port, call, channel, channel_name, place, result, close_wait=close_wait,
-                       reply_wait=reply_wait, observer=observer, time_scale=time_scale)
+                       reply_wait=reply_wait, observer=observer, time_scale=time_scale,
+                       idle_time_passes=idle_time_passes and time_scale > 0)
         after = channel.location
         script = call.dialplan.get(after[0]) if after is not None else None
         if result.error is not None or not channel.alive or after is None or script is None:
@@ -174,6 +182,7 @@ async def place_call(
 async def _session(
     host: str, port: int, call: SimCall, channel: SimChannel, channel_name: str, place: tuple[str, str, str],
     result: CallResult, *, close_wait: float, reply_wait: float, observer: CallObserver | None, time_scale: float,
+    idle_time_passes: bool = False,
 ) -> None:
     """One AGI session on the channel, from connecting to the server closing."""
     transcript = result.transcript
@@ -190,12 +199,32 @@ async def _session(
         writer.write("".join(f"{line}\n" for line in block).encode())
         await writer.drain()
         replied_at = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        idle_since = loop.time()
         while True:
             wait = close_wait if not channel.alive else reply_wait
             patience = channel.idle_hangup_after()
+            longest = patience if patience is not None else wait
+            due = channel.hangup_due() if idle_time_passes else None
+            timeout = longest if due is None else min(longest, max(0.0, (due - channel.now) * time_scale))
             try:
-                raw = await asyncio.wait_for(reader.readline(), patience if patience is not None else wait)
+                raw = await asyncio.wait_for(reader.readline(), timeout)
             except TimeoutError:
+                raw = None
+            if idle_time_passes:
+                was_alive = channel.alive
+                waited = channel.now + (loop.time() - idle_since) / time_scale
+                # Woken for the hang-up: it is due (the loop's float clock may fall a hair short).
+                channel.pass_time(max(waited, due) if raw is None and due is not None and timeout < longest else waited)
+                idle_since = loop.time()
+                if was_alive and not channel.alive and channel.variables.get("AGISIGHUP", "yes") != "no":
+                    channel.hangup_noticed = True  # res_agi's loop sends HANGUP as the caller leaves
+                    transcript.append(("A", "HANGUP"))
+                    writer.write(b"HANGUP\n")
+                    await writer.drain()
+            if raw is None:
+                if timeout < longest:
+                    continue  # woken for the caller's hang-up (HANGUP sent above once it came)
                 if patience is not None:
                     reply = channel.hang_up_while_idle()
                     transcript.extend(("A", out) for out in reply)
@@ -223,6 +252,7 @@ async def _session(
             writer.write("".join(f"{out}\n" for out in reply).encode())
             await writer.drain()
             replied_at = time.perf_counter()
+            idle_since = loop.time()
     except ConnectionError as exc:
         result.error = f"connection error: {exc}"
     finally:
