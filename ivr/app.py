@@ -23,8 +23,8 @@ from ivr.agi.session import TurnaroundHook
 from ivr.config.loader import LoadedConfig, load_config
 from ivr.config.pbx_needs import pbx_directories
 from ivr.flow.context import Clock, utc_now
-from ivr.flow.script import IvrScript
-from ivr.flow.survey_script import SurveyScript
+from ivr.flow.script import IvrScript, new_call_id
+from ivr.flow.survey_script import SurveyScript, new_id
 from ivr.loop_errors import ThrottledLoopErrors
 from ivr.records.keys import caller_salt, contact_key
 from ivr.records.store import CallStore, StoreUnavailable
@@ -51,7 +51,7 @@ RECOVERY_RETRY_MAX = 60.0
 @dataclass
 class ControllerOptions:
     port: int | None = None  # overrides fastagi.port (0 = any free port)
-    sqlite_path: Path | None = None  # overrides store.sqlite_path and store.url
+    sqlite_path: Path | None = None  # overrides store.sqlite_path and store.url; relative: in the config dir, as it
     clock: Clock = utc_now
     on_turnaround: TurnaroundHook | None = None
     lookup_base_url: str | None = None  # overrides lookups.base_url (the demo's backend)
@@ -66,6 +66,8 @@ class ControllerOptions:
     # that several of them on one config directory do not contend for one socket file.
     admin: bool = False
     feedback_port: int | None = None  # overrides surveys.yaml web.port (0 = any free port)
+    ids: Callable[[], str] | None = None  # call, survey response and follow-up ids (default: random UUIDs)
+    survey_rng: random.Random | None = None  # for surveys.yaml `mode: sample`
 
 
 class Controller:
@@ -96,11 +98,19 @@ class Controller:
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.config_dir / path)
 
+    def store_target(self) -> Path | str:
+        """The call-record store this controller opens: ControllerOptions.sqlite_path, else
+        server.yaml's store.url, else its store.sqlite_path; a relative path is in the
+        configuration directory."""
+        path = self.options.sqlite_path
+        return self.resolve(path) if path is not None else (
+            self.config.server.store.url or self.resolve(self.config.server.store.sqlite_path))
+
     async def start(self) -> None:
         settings = self.config.server
         for needed in pbx_directories(self.config):
             log.log(logging.WARNING if needed.problem else logging.INFO, "%s", needed.message)
-        db: Path | str = self.options.sqlite_path or settings.store.url or self.resolve(settings.store.sqlite_path)
+        db = self.store_target()
         self.store = await CallStore.open(
             db, privacy_policy=settings.privacy.caller_number, salt=caller_salt(settings, self.config.config_dir),
             spool_dir=None if isinstance(db, Path) else self.resolve(Path("var")),
@@ -139,12 +149,14 @@ class Controller:
             IvrScript(
                 self.configs, self.store, self.http,
                 clock=self.options.clock, lookup_base_url=self.options.lookup_base_url, acd=self.acd,
+                call_ids=self.options.ids or new_call_id,
             ),
             interrupt_on_stop=True,  # a stopping controller lets its callers go to the dialplan's fallback
         )
         # After the agent hangs up (dialplan ivr-survey); without surveys.yaml it lets the caller go.
         contacts = ContactSeal(settings.privacy.caller_number, contact_key(settings, self.config.config_dir))
-        router.add("survey", SurveyScript(self.configs, self.store, self.surveys, contacts, clock=self.options.clock))
+        router.add("survey", SurveyScript(self.configs, self.store, self.surveys, contacts, clock=self.options.clock,
+                                          ids=self.options.ids or new_id, rng=self.options.survey_rng))
         if self.acd is not None:
             router.add("agent", AgentScript(self.acd, self.configs))  # the agents' feature codes
         fastagi = settings.fastagi
