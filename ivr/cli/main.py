@@ -145,19 +145,21 @@ def reload(config_dir: Path) -> None:
 @main.command()
 @click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CONFIG, show_default=True)
 @click.option("--calls", type=click.IntRange(1, 100_000), default=300, show_default=True)
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=Path("var/demo.sqlite"), show_default=True)
-@click.option("--seed", type=int, default=400, show_default=True)
-def demo(config_dir: Path, calls: int, db: Path, seed: int) -> None:
-    """Run the controller on embedded defaults and drive scripted calls through it."""
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The SQLite file to write (replaced).  [default: var/demo.sqlite in the --config folder, "
+                   "where `ivr serve` keeps store.sqlite_path]")
+@click.option("--seed", type=int, default=400, show_default=True, help="The same seed gives the same day.")
+def demo(config_dir: Path, calls: int, db: Path | None, seed: int) -> None:
+    """A business day of scripted calls through the real controller (on virtual time),
+    into a call-record database the reporting commands can read."""
     from rich.console import Console
 
     from ivr.config.loader import ConfigError
     from ivr.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    db.unlink(missing_ok=True)
     try:
-        asyncio.run(run_demo(config_dir, calls, db, seed, Console()))
+        run_demo(config_dir, calls, db.absolute() if db is not None else None, seed, Console())
     except ConfigError as exc:
         _print_problems(exc.problems)
         sys.exit(2)

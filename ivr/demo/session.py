@@ -1,10 +1,20 @@
-"""`ivr demo`: the real controller on embedded defaults, a few hundred scripted calls.
+"""`ivr demo`: the real controller on embedded defaults, a business day of scripted calls.
 
-No Asterisk, no Redis: the PBX peer plays Asterisk's side of FastAGI over TCP, a
-stand-in backend answers the self-service lookups, the example's four agents log in to
-the in-process ACD and answer (or not) through the peer, call records go to SQLite.
-Calls are fast-forwarded: media plays at SPEED times its length, and the ACD's timers
-(waits, steps, announcements, wrap-up) are scaled by the same factor.
+No Asterisk, no Redis: the PBX peer (ivr.pbxsim) plays Asterisk's side of FastAGI over
+loopback TCP, a stand-in backend answers the self-service lookups, the example's four agents
+log in to the in-process ACD at 09:00 and out when the day's last call is over, call records
+go to SQLite.
+
+One clock. The whole demo runs on an event loop whose time is virtual (`virtual_time`):
+media take their length, callers hold on and agents talk and wrap up for as long as the day
+says, and the loop jumps over the waits. The controller's clock (call records, survey rows)
+and the ACD's (queue legs, agent presence) are both the demo day's 09:00 plus the loop's
+time, so every table is in the same seconds, and the ACD's timers (steps, announcements,
+max wait, wrap-up) run as configured, unscaled. The day is drawn from the seed before the
+first call (`day`), ids come from the seed too: the same seed gives the same records
+whatever the machine's speed or load (tests/demo checks the exports under a busy loop). The
+database file is the same byte for byte but for the follow-up items' sealed contacts:
+Fernet tokens carry the real time and a random IV, as they must.
 """
 
 from __future__ import annotations
@@ -13,57 +23,123 @@ import asyncio
 import datetime as dt
 import json
 import random
-from collections import Counter
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from ivr.app import Controller, ControllerOptions
-from ivr.pbxsim import SURVEY_REENTRY, Agent, CallerScript, HangUp, NoAnswer, Press, SimCall, SoundLibrary, place_call
-from ivr.pbxsim.caller import AgentBehaviour, Step
-from routing.config import RoutingConfig
+from ivr.demo import virtual_time
+from ivr.demo.day import AFTER_HOURS, SHIFT_START, DemoCall, plan_day
+from ivr.demo.report import next_steps, report
+from ivr.pbxsim import SoundLibrary, place_call
 from routing.model import Presence
-from survey_engine.report import build_report
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-DAYTIME = dt.datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)
-NIGHT = dt.datetime(2026, 11, 25, 23, 15, tzinfo=SHANGHAI)
-SPEED = 0.02  # a second of call time takes 20 ms
-ARRIVALS_PER_SECOND = 7.5  # real time: about as many calls as four agents can take at SPEED
+DEMO_DB = Path("var/demo.sqlite")  # in the configuration directory, as `ivr serve`'s store.sqlite_path
+HOLD_LIMIT = 3600.0  # seconds of the controller's silence before the simulated PBX gives up on it
+SHIFT_HOURS = 6.0
+IDLE_REMATCH = 60.0  # seconds  # the agents stay at least this long, and until the day's last call is over
 
 
-def fast_forward(routing: RoutingConfig, speed: float) -> RoutingConfig:
-    """The routing configuration with every timer the ACD runs scaled by `speed`."""
-    queues = {
-        name: queue.model_copy(update={
-            "max_wait": queue.max_wait * speed,
-            "busy_window": queue.busy_window * speed,
-            "steps": tuple(step.model_copy(update={"for_seconds": step.for_seconds * speed})
-                           if step.for_seconds is not None else step for step in queue.steps),
-            "announce": queue.announce.model_copy(update={"first_after": queue.announce.first_after * speed,
-                                                          "every": queue.announce.every * speed}),
-            "affinity": queue.affinity.model_copy(update={"hold": queue.affinity.hold * speed}),
-        })
-        for name, queue in routing.queues.items()
-    }
-    agents = {name: agent.model_copy(update={"wrap_up": agent.wrap_up * speed})
-              for name, agent in routing.agents.items()}
-    return routing.model_copy(update={"queues": queues, "agents": agents})
+@dataclass(frozen=True)
+class DemoRun:
+    db: Path  # the database written
+    calls: int
 
 
-def _agents(routing: RoutingConfig, rng: random.Random) -> dict[str, AgentBehaviour]:
-    """How each agent's phone behaves if this call rings it: most answer within seconds."""
-    return {
-        agent.endpoint: NoAnswer() if rng.random() < 0.08 else
-        Agent(answer_after=rng.uniform(1, 6), talk=rng.uniform(15, 60), hangs_up_first=rng.random() < 0.7)
-        for agent in routing.agents.values()
-    }
+def run_demo(config_dir: Path, calls: int, db: Path | None, seed: int, console: Console) -> DemoRun:
+    """Run the demo on a virtual-time loop of its own; `db` None: DEMO_DB in `config_dir`."""
+    return virtual_time.run(_demo(config_dir, calls, db, seed, console))
+
+
+async def _demo(config_dir: Path, calls: int, db: Path | None, seed: int, console: Console) -> DemoRun:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    def seconds() -> float:
+        return loop.time() - start
+
+    ids = random.Random(seed ^ 0x1D5)
+    backend = await asyncio.start_server(_backend, "127.0.0.1", 0)
+    options = ControllerOptions(
+        port=0, sqlite_path=db or DEMO_DB,
+        lookup_base_url=f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}",
+        clock=lambda: SHIFT_START.astimezone(dt.timezone.utc) + dt.timedelta(seconds=seconds()),
+        acd_clock=lambda: SHIFT_START.timestamp() + seconds(),
+        acd_rng=random.Random(seed + 1), survey_rng=random.Random(seed + 2),
+        # The in-memory state wakes the dispatcher on every change and it wakes itself for its
+        # own timers (wrap-up ends, steps): its 1-s safety re-match only cost a day's worth of
+        # loop turns (same records, measured; a 5-call day took 12 s instead of 2).
+        acd_max_idle=IDLE_REMATCH,
+        ids=lambda: uuid.UUID(int=ids.getrandbits(128), version=4).hex,
+    )
+    controller = Controller(config_dir, options)
+    path = controller.store_target()
+    assert isinstance(path, Path)
+    path.unlink(missing_ok=True)  # a new day each time
+    routing = controller.config.routing
+    hotlines = {number: not line.entry for number, line in controller.config.directory.hotlines.items()}
+    endpoints = [agent.endpoint for agent in routing.agents.values()] if routing is not None else []
+    day = plan_day(random.Random(seed), calls, hotlines, endpoints)
+    sounds = SoundLibrary([(controller.config.server.prompts.asterisk_dir, controller.config.prompt_dir)])
+    await controller.start()
+    assert controller.server is not None and controller.store is not None
+    try:
+        console.print(f"The demo day, {SHIFT_START:%A %d %B %Y}: {calls} calls to the FastAGI controller on "
+                      f"127.0.0.1:{controller.server.bound_port}, records in {path}")
+        await _shift(controller, day, sounds, seconds, console)
+        await controller.store.flush()
+        await report(controller, console)
+    finally:
+        await controller.stop()
+        backend.close()
+        await backend.wait_closed()
+    next_steps(console, config_dir, path)
+    return DemoRun(path, calls)
+
+
+async def _shift(controller: Controller, day: list[DemoCall], sounds: SoundLibrary,
+                 seconds: Callable[[], float], console: Console) -> None:
+    """The agents log in, the day's calls arrive when planned, the agents log out once the
+    daytime calls are over; then the after-hours callers ring."""
+    assert controller.server is not None
+    acd, port = controller.acd, controller.server.bound_port
+    agents = list(acd.config.agents) if acd is not None else []
+    for agent_id in agents:
+        assert acd is not None
+        await acd.state.set_presence(agent_id, Presence.READY, acd.clock())
+    if agents:
+        console.print(f"09:00 agents log in to the ACD: {', '.join(agents)}")
+
+    async def arrive(planned: DemoCall) -> None:
+        await asyncio.sleep(max(0.0, planned.offset - seconds()))
+        # The controller may leave a caller on hold, silent, for minutes (queue max_wait).
+        await place_call("127.0.0.1", port, planned.call, sounds=sounds, time_scale=1.0, idle_time_passes=True,
+                         reply_wait=HOLD_LIMIT)
+
+    closing = AFTER_HOURS[0].total_seconds()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("the day's calls", total=len(day))
+        running = [asyncio.create_task(arrive(planned)) for planned in day]
+        for task_done in asyncio.as_completed(running):
+            await task_done
+            progress.advance(task)
+            daytime_left = [t for t, planned in zip(running, day) if planned.offset < closing and not t.done()]
+            if acd is not None and agents and not daytime_left:
+                await asyncio.sleep(max(0.0, SHIFT_HOURS * 3600 - seconds()))
+                for agent_id in agents:
+                    await acd.state.set_presence(agent_id, Presence.LOGGED_OUT, acd.clock())
+                logged_out = SHIFT_START + dt.timedelta(seconds=seconds())
+                console.print(f"{logged_out:%H:%M} the last daytime call is over: agents log out")
+                agents = []
 
 
 async def _backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The self-service backend: a balance for account 1..., an order's status by its number."""
     request = (await reader.readline()).decode(errors="replace")
     while (await reader.readline()) not in (b"\r\n", b""):
         pass
@@ -71,7 +147,8 @@ async def _backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     if target.startswith("/billing/balance"):
         body: dict[str, object] = {"found": "account=1" in target, "balance": 128}
     elif target.startswith("/orders/"):
-        body = {"found": True, "status": random.choice(["shipped", "pending", "delivered"]), "tracking": "7731"}
+        statuses = ("shipped", "pending", "delivered")
+        body = {"found": True, "status": statuses[zlib.crc32(target.encode()) % 3], "tracking": "7731"}
     else:
         body = {"found": False}
     data = json.dumps(body).encode()
@@ -79,196 +156,3 @@ async def _backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
                  + str(len(data)).encode() + b"\r\n\r\n" + data)
     await writer.drain()
     writer.close()
-
-
-def _script(rng: random.Random) -> tuple[Step, ...]:
-    """A caller who behaves like real ones: most choose, some wander, some give up."""
-    steps: list[Step] = [Press(rng.choice("12"), on_prompt="choose-language")]
-    kind = rng.choices(
-        ["billing-agent", "balance", "technical", "order", "voicemail", "operator", "silent", "hangup", "invalid"],
-        weights=[18, 14, 16, 10, 6, 8, 8, 12, 8],
-    )[0]
-    if kind == "billing-agent":
-        steps += [Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu")]
-    elif kind == "balance":
-        account = rng.choice(["12345678", "99999999"])
-        steps += [Press("1", on_prompt="main-menu"), Press("1", on_prompt="billing-menu"),
-                  Press(account + "#", on_prompt="enter-account"), HangUp(on_prompt="anything-else", after=2)]
-    elif kind == "technical":
-        steps += [Press("2", on_prompt="main-menu"), Press("2", on_prompt="technical-menu")]
-    elif kind == "order":
-        steps += [Press("2", on_prompt="main-menu"), Press("1", on_prompt="technical-menu"),
-                  Press("1234567890#", on_prompt="enter-order"), Press("2", on_prompt="anything-else")]
-    elif kind == "voicemail":
-        steps += [Press("3", on_prompt="main-menu")]
-    elif kind == "operator":
-        steps += [Press("0", on_prompt="main-menu")]
-    elif kind == "hangup":
-        steps += [HangUp(on_prompt=rng.choice(["main-menu", "billing-menu"]), after=rng.uniform(0.5, 4))]
-        if steps[-1].on_prompt == "billing-menu":
-            steps.insert(-1, Press("1", on_prompt="main-menu"))
-    elif kind == "invalid":
-        steps += [Press("7", on_prompt="main-menu"), Press("8", on_prompt="main-menu"),
-                  Press("2", on_prompt="main-menu"), Press("*", on_prompt="technical-menu"),
-                  Press("1", on_prompt="main-menu"), Press("2", on_prompt="billing-menu")]
-    # The order path ends in the general queue, which asks before the agent who wants a survey.
-    return tuple(steps) + _survey_answers(rng, asked_to_opt_in=kind == "order")
-
-
-def _survey_answers(rng: random.Random, *, asked_to_opt_in: bool) -> tuple[Step, ...]:
-    """What the caller does if the survey comes (config/surveys.yaml decides whether it does):
-    mostly content, some unhappy, a few hang up half-way."""
-    steps: list[Step] = []
-    if asked_to_opt_in and rng.random() < 0.6:
-        steps.append(Press("1", on_prompt="survey-opt-in"))
-    mood = rng.choices([5, 4, 3, 2, 1], weights=[40, 25, 15, 12, 8])[0]
-    for question in ("survey-speed", "survey-attitude"):
-        steps.append(Press(str(max(1, min(5, mood + rng.choice((-1, 0, 0, 1))))), on_prompt=question))
-    if rng.random() < 0.1:
-        steps.append(HangUp(on_prompt="survey-resolved", after=1))
-        return tuple(steps)
-    steps.append(Press("1" if mood >= 3 or rng.random() < 0.3 else "2", on_prompt="survey-resolved"))
-    nps = max(0, min(10, 2 * mood + rng.choice((-2, -1, 0, 0, 1))))
-    steps.append(Press(f"{nps}#" if nps < 10 else "10", on_prompt="survey-nps"))
-    steps.append(Press("#", on_prompt="survey-comment"))  # no spoken comment
-    return tuple(steps)
-
-
-async def run_demo(config_dir: Path, calls: int, db: Path, seed: int, console: Console) -> None:
-    rng = random.Random(seed)
-    now = {"t": DAYTIME}
-    backend = await asyncio.start_server(_backend, "127.0.0.1", 0)
-    base_url = f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}"
-    options = ControllerOptions(port=0, sqlite_path=db, clock=lambda: now["t"], lookup_base_url=base_url)
-    controller = Controller(config_dir, options)
-    routing = controller.config.routing
-    if routing is not None:
-        options.routing = fast_forward(routing, SPEED)
-    await controller.start()
-    assert controller.server is not None and controller.store is not None
-    if controller.acd is not None and routing is not None:
-        for agent_id in routing.agents:
-            await controller.acd.state.set_presence(agent_id, Presence.READY, controller.acd.clock())
-        console.print(f"agents logged in to the ACD: {', '.join(routing.agents)}")
-    port = controller.server.bound_port
-    prompts = controller.config.server.prompts
-    local = prompts.local_dir if prompts.local_dir.is_absolute() else config_dir / prompts.local_dir
-    sounds = SoundLibrary([(prompts.asterisk_dir, local)])
-    hotlines = list(controller.config.directory.hotlines)
-    console.print(f"FastAGI controller on 127.0.0.1:{port}, records in {db}; media at {SPEED:g}x its length")
-
-    def scripted_call() -> SimCall:
-        number = rng.choices(hotlines, weights=[4] + [1] * (len(hotlines) - 1))[0]
-        steps = _script(rng)
-        if controller.config.directory.hotlines[number].entry:
-            steps = steps[1:]  # single-language line: no language choice
-        return SimCall(CallerScript(steps, caller_id=f"138{rng.randrange(10**8):08d}"), extension=number,
-                       script=f"ivr?hotline={number}", agents=_agents(routing, rng) if routing else {},
-                       dialplan=SURVEY_REENTRY)
-
-    async def arrive(call: SimCall, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await place_call("127.0.0.1", port, call, sounds=sounds, time_scale=SPEED)
-
-    try:
-        with Progress(console=console, transient=False) as progress:
-            task = progress.add_task("scripted calls", total=calls)
-            night = max(1, calls // 10)
-            for when, count in ((DAYTIME, calls - night), (NIGHT, night)):
-                now["t"] = when
-                spread = count / ARRIVALS_PER_SECOND
-                batch = [arrive(scripted_call(), rng.uniform(0, spread)) for _ in range(count)]
-                for done in asyncio.as_completed(batch):
-                    await done
-                    progress.advance(task)
-        await controller.store.flush()
-        await report(controller, console)
-    finally:
-        await controller.stop()
-        backend.close()
-
-
-async def report(controller: Controller, console: Console) -> None:
-    assert controller.store is not None
-    rows = [row async for row in controller.store.iter_calls()]
-    dispositions = Counter(str(row.disposition) for row in rows)
-    table = Table(title=f"{len(rows)} calls by disposition")
-    table.add_column("disposition")
-    table.add_column("calls", justify="right")
-    table.add_column("share", justify="right")
-    for name, count in dispositions.most_common():
-        table.add_row(name, str(count), f"{count / len(rows):.0%}")
-    console.print(table)
-
-    legs = [leg for row in rows for leg in row.queue_legs]
-    if legs:
-        table = Table(title="ACD queues (waits in call-time seconds)")
-        for name in ("queue", "entered", "answered", "abandoned", "overflowed", "mean wait answered",
-                     "longest wait"):
-            table.add_column(name, justify="left" if name == "queue" else "right")
-        for queue in sorted({leg.queue for leg in legs}):
-            mine = [leg for leg in legs if leg.queue == queue]
-            outcomes = Counter(leg.outcome for leg in mine)
-            answered = [leg.waited / SPEED for leg in mine if leg.outcome == "answered"]
-            table.add_row(queue, str(len(mine)), str(outcomes["answered"]), str(outcomes["abandoned"]),
-                          str(outcomes["overflowed"]),
-                          f"{sum(answered) / len(answered):.0f}" if answered else "—",
-                          f"{max(leg.waited for leg in mine) / SPEED:.0f}")
-        console.print(table)
-        table = Table(title="Agents")
-        for name in ("agent", "calls answered", "mean talk (s)"):
-            table.add_column(name, justify="left" if name == "agent" else "right")
-        for agent in sorted({leg.agent_id for leg in legs if leg.agent_id}):
-            talks = [leg.talk_seconds or 0.0 for leg in legs if leg.agent_id == agent and leg.outcome == "answered"]
-            table.add_row(agent, str(len(talks)), f"{sum(talks) / len(talks):.0f}" if talks else "—")
-        console.print(table)
-
-    paths = Counter(
-        " > ".join(e.node for e in row.events if e.kind.value == "node") + f" => {row.disposition}"
-        for row in rows
-    )
-    table = Table(title="IVR paths taken (top 8)")
-    table.add_column("path")
-    table.add_column("calls", justify="right")
-    for route, count in paths.most_common(8):
-        table.add_row(route, str(count))
-    console.print(table)
-
-    await _survey_report(controller, console)
-
-    gave_up = Counter(row.detail for row in rows if str(row.disposition) == "abandoned")
-    table = Table(title="Where callers gave up")
-    table.add_column("node")
-    table.add_column("callers", justify="right")
-    for node, count in gave_up.most_common():
-        table.add_row(node, str(count))
-    console.print(table)
-
-
-async def _survey_report(controller: Controller, console: Console) -> None:
-    """What `ivr report survey --by queue` and `ivr followups list` would show."""
-    if controller.surveys is None:
-        return
-    responses = await controller.surveys.responses()
-    if not responses:
-        return
-    report = build_report(responses, "queue", ZoneInfo("UTC"))
-    table = Table(title="Post-call surveys (ivr report survey --by queue)")
-    for name in ("queue", "offered", "started", "partial", "CSAT speed %", "resolved %", "NPS"):
-        table.add_column(name, justify="left" if name == "queue" else "right")
-
-    def shown(value: float | None) -> str:
-        return "—" if value is None else f"{value:.0f}"
-
-    for group in (*report.groups, report.total):
-        speed = next((q for q in group.scale if q.question == "speed"), None)
-        resolved = next((q for q in group.resolution if q.question == "resolved"), None)
-        nps = next((q for q in group.nps if q.question == "nps"), None)
-        table.add_row(group.key, str(group.offered), str(group.started), str(group.partial),
-                      shown(speed.csat if speed else None), shown(resolved.rate if resolved else None),
-                      shown(nps.nps if nps else None))
-    console.print(table)
-    items = await controller.surveys.followups(status="open")
-    owners = Counter(item.owner for item in items)
-    console.print(f"follow-up items opened by low scores: {len(items)} "
-                  f"({', '.join(f'{owner} {count}' for owner, count in owners.most_common())})")
