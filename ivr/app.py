@@ -68,6 +68,7 @@ class ControllerOptions:
     feedback_port: int | None = None  # overrides surveys.yaml web.port (0 = any free port)
     ids: Callable[[], str] | None = None  # call, survey response and follow-up ids (default: random UUIDs)
     survey_rng: random.Random | None = None  # for surveys.yaml `mode: sample`
+    pbx_directories: bool = True  # False: no Asterisk writes here (the demo plays its part): nothing to check
 
 
 class Controller:
@@ -108,7 +109,7 @@ class Controller:
 
     async def start(self) -> None:
         settings = self.config.server
-        for needed in pbx_directories(self.config):
+        for needed in pbx_directories(self.config) if self.options.pbx_directories else ():
             log.log(logging.WARNING if needed.problem else logging.INFO, "%s", needed.message)
         db = self.store_target()
         self.store = await CallStore.open(
