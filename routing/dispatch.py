@@ -117,6 +117,7 @@ class Dispatcher:
         self.retry_after = retry_after
         self.waiters: dict[str, Waiter] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._wake = asyncio.Event()
         self.rounds = 0  # matchings run (for tests and logs)
         self._paused: str | None = None  # why no offers are made now (the pause gate)
@@ -199,6 +200,7 @@ class Dispatcher:
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self._loop(), name="acd-dispatcher")
             self._task.add_done_callback(self._ended)
 
@@ -211,7 +213,13 @@ class Dispatcher:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
+        # A cancellation can be lost inside a client library (seen under load with the Redis
+        # state: the task went on matching, "cancelling" for ever, and `ivr serve` never
+        # exited on SIGTERM). The loop also ends on `_stopping`, and the cancel is repeated.
+        self._stopping = True
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
         await asyncio.gather(task, return_exceptions=True)
 
     @property
@@ -219,11 +227,11 @@ class Dispatcher:
         return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
-        """Match, wait for a change, again; nothing but cancellation ends it. The live state
+        """Match, wait for a change, again; nothing but `stop()` ends it. The live state
         unreachable (in the matching or in the wait): callers waiting here go to the
         fallback, one ERROR line per outage, retries with back-off up to `retry_after`."""
         backoff = FIRST_RETRY
-        while True:
+        while not self._stopping:
             try:
                 wait = await self.run_once()
                 backoff = FIRST_RETRY

@@ -16,7 +16,8 @@ import pytest
 from routing.config import RoutingConfig, StateSettings
 from routing.decision import Assignment
 from routing.dispatch import Dispatcher, Signal
-from routing.model import Caller, Device, Presence
+from routing.memory_state import MemoryState
+from routing.model import AgentState, Caller, Device, Presence
 from routing.redis_state import RedisState
 
 if TYPE_CHECKING:
@@ -64,3 +65,25 @@ async def test_offers_resume_after_redis_restarts_empty_with_the_agents_logged_i
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage()[:32] for r in errors] == ["ACD: live state unreachable, ret"]  # once per outage
     assert any("without agents 1001: restored as they were (1001 ready)" in r.getMessage() for r in caplog.records)
+
+
+class _SwallowsCancellation(MemoryState):
+    """A live state whose read loses a cancellation, as a client library under load can."""
+
+    async def agents(self) -> dict[str, AgentState]:
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass
+        return await super().agents()
+
+
+async def test_stop_ends_the_dispatcher_even_when_a_cancellation_is_lost() -> None:
+    """`ivr serve` hung on SIGTERM when this happened: the dispatcher went on matching."""
+    dispatcher = Dispatcher(lambda: CONFIG, _SwallowsCancellation(30.0), time.time, random.Random(1), max_idle=0.01)
+    dispatcher.start()
+    await asyncio.sleep(0.1)
+    stopping = asyncio.ensure_future(dispatcher.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)  # not wait_for: its cancel would hang too
+    assert stopping in done, "stop() did not end the dispatcher"
+    assert not dispatcher.running
