@@ -199,7 +199,7 @@ def plan_cpus(pin: bool) -> tuple[int | None, set[int] | None, str]:
 
 async def _serve_child(out: TextIO, concurrency: int, sqlite_path: Path, backend_url: str) -> None:
     from ivr.app import Controller, ControllerOptions
-    from ivr.demo import DAYTIME
+    from ivr.demo.day import SHIFT_START
 
     samples: dict[str, list[float]] = defaultdict(list)
     lag: list[float] = []
@@ -229,7 +229,7 @@ async def _serve_child(out: TextIO, concurrency: int, sqlite_path: Path, backend
     # The menus and the FastAGI protocol under load: queues hand off to the dialplan here
     # (the ACD's decisions and reservations have benchmarks/acd_routing.py).
     controller = Controller(CONFIG_DIR, ControllerOptions(
-        port=0, sqlite_path=sqlite_path, clock=lambda: DAYTIME, on_turnaround=on_turnaround,
+        port=0, sqlite_path=sqlite_path, clock=lambda: SHIFT_START, on_turnaround=on_turnaround,
         lookup_base_url=backend_url, acd=False,
     ))
     holder.append(controller)
@@ -320,9 +320,9 @@ def backend_child_main(args: argparse.Namespace) -> None:
     raise_nofile(args.concurrency + 256)
 
     async def run() -> None:
-        from ivr.demo import _backend
+        from ivr.demo.backend import answer_lookup
 
-        server = await asyncio.start_server(_backend, "127.0.0.1", 0, backlog=1024)
+        server = await asyncio.start_server(answer_lookup, "127.0.0.1", 0, backlog=1024)
         print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
         loop = asyncio.get_running_loop()
         stdin = asyncio.StreamReader()

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import random
 import uuid
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from rich.progress import Progress
 
 from ivr.app import Controller, ControllerOptions
 from ivr.demo import virtual_time
+from ivr.demo.backend import answer_lookup
 from ivr.demo.day import AFTER_HOURS, SHIFT_START, DemoCall, plan_day
 from ivr.demo.report import next_steps, report
 from ivr.pbxsim import SoundLibrary, place_call
@@ -64,7 +63,7 @@ async def _demo(config_dir: Path, calls: int, db: Path | None, seed: int, consol
         return loop.time() - start
 
     ids = random.Random(seed ^ 0x1D5)
-    backend = await asyncio.start_server(_backend, "127.0.0.1", 0)
+    backend = await asyncio.start_server(answer_lookup, "127.0.0.1", 0)
     options = ControllerOptions(
         port=0, sqlite_path=db or DEMO_DB,
         lookup_base_url=f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}",
@@ -137,23 +136,3 @@ async def _shift(controller: Controller, day: list[DemoCall], sounds: SoundLibra
                 logged_out = SHIFT_START + dt.timedelta(seconds=seconds())
                 console.print(f"{logged_out:%H:%M} the last daytime call is over: agents log out")
                 agents = []
-
-
-async def _backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """The self-service backend: a balance for account 1..., an order's status by its number."""
-    request = (await reader.readline()).decode(errors="replace")
-    while (await reader.readline()) not in (b"\r\n", b""):
-        pass
-    target = request.split()[1] if len(request.split()) > 1 else "/"
-    if target.startswith("/billing/balance"):
-        body: dict[str, object] = {"found": "account=1" in target, "balance": 128}
-    elif target.startswith("/orders/"):
-        statuses = ("shipped", "pending", "delivered")
-        body = {"found": True, "status": statuses[zlib.crc32(target.encode()) % 3], "tracking": "7731"}
-    else:
-        body = {"found": False}
-    data = json.dumps(body).encode()
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
-                 + str(len(data)).encode() + b"\r\n\r\n" + data)
-    await writer.drain()
-    writer.close()
