@@ -348,8 +348,10 @@ class Acd:
                 if not decision.can_ever_be_served(stay.caller, queue, self.config.agents, states, now):
                     return self._overflowed(call, stay, OverflowCause.NO_AGENTS)
                 stay.waiter = self.dispatcher.register(call.call_id)
-                await self.state.enqueue(stay.caller)
+                # Marked before the write: one that times out may still run (a paused Redis
+                # resuming), and the clean-up's dequeue is harmless if it did not.
                 stay.enqueued = True
+                await self.state.enqueue(stay.caller)
                 self._record(call, EventKind.ENQUEUED, _enqueued_text(stay.caller))
                 self._record(call, EventKind.STEP, f"{name} step 1")
                 ended = await self._wait(channel, call, stay)
@@ -495,7 +497,12 @@ class Acd:
         if agent is None:
             return None
         started = self.clock()
-        if not await self.state.reserve(agent_id, call.call_id, started):
+        try:
+            reserved = await self.state.reserve(agent_id, call.call_id, started)
+        except StateUnavailable:
+            stay.reserved = agent_id  # as for enqueue: the clean-up's offer_ended undoes it if it ran
+            raise
+        if not reserved:
             return None  # another caller or controller got the agent first
         stay.reserved = agent_id
         stay.offers += 1
@@ -537,8 +544,8 @@ class Acd:
                 agent_id, call.call_id, ended, wrap_up=0.0, keep_after=ended - self._longest_window))
             stay.agent_id = None
             if outcome is not OfferOutcome.CALLER_GONE:
+                stay.enqueued = True  # before the write, as on arrival
                 await self.state.enqueue(stay.caller)
-                stay.enqueued = True
         if outcome is not OfferOutcome.ANSWERED:
             self._record(call, EventKind.OFFER, f"{agent_id}: {outcome.value} after {ended - started:.0f} s", ended)
             stay.reserved = None

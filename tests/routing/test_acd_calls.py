@@ -621,3 +621,40 @@ async def test_without_ami_nobody_could_call_back_so_no_callback_is_offered(acd_
     row = await rig.row(result)
     assert "overflow:timeout -> callback not offered: callbacks unavailable" in acd_path(row)
     assert row.detail == "timeout -> voicemail 401"
+
+
+class LateWriteState(MemoryState):
+    """A paused Redis: the client gives up on a command (StateUnavailable), and the command
+    runs anyway when Redis resumes. `late` names the one write that does this, once."""
+
+    def __init__(self, late: str) -> None:
+        super().__init__(60.0)
+        self.late = late
+
+    async def enqueue(self, caller: Caller) -> None:
+        await super().enqueue(caller)
+        self._timed_out("enqueue")
+
+    async def reserve(self, agent_id: str, call_id: str, now: float) -> bool:
+        done = await super().reserve(agent_id, call_id, now)
+        self._timed_out("reserve")
+        return done
+
+    def _timed_out(self, write: str) -> None:
+        if self.late == write:
+            self.late = ""
+            raise StateUnavailable("redis://127.0.0.1:6379: reserve failed: TimeoutError: Timeout reading from socket")
+
+
+@pytest.mark.parametrize("write", ["enqueue", "reserve"])
+async def test_a_write_that_timed_out_but_ran_leaves_no_ghost_caller_and_no_reserved_agent(
+    acd_rig: RigFactory, write: str
+) -> None:
+    """The controller cannot know whether a write it gave up on ran: its clean-up undoes it
+    either way (dequeue and offer_ended are compare-and-set, harmless if it did not run)."""
+    state = LateWriteState(write)
+    rig = await acd_rig(routing(max_wait=30), state)
+    await rig.ready("1001")
+    result = await rig.call()
+    assert result.location == ("ivr-queue", "billing", "1")  # the live state failed: the dialplan's queue
+    await assert_nobody_reserved(state)
