@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import string
 import zoneinfo
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -133,16 +134,22 @@ def prompt_refs(node: Node) -> list[tuple[Path, str]]:
     return out
 
 
-def reachable(flow: Flow, start: str) -> set[str]:
-    seen: set[str] = set()
-    todo = [start]
+def walk(flow: Flow, start: str) -> list[str]:
+    """The nodes reachable from `start` in the order callers meet them: breadth first, each
+    node's ways out in the order the node lists them (a menu's options by key)."""
+    order: dict[str, None] = {}
+    todo = deque([start])
     while todo:
-        node_id = todo.pop()
-        if node_id in seen or node_id not in flow.nodes:
+        node_id = todo.popleft()
+        if node_id in order or node_id not in flow.nodes:
             continue
-        seen.add(node_id)
+        order[node_id] = None
         todo.extend(target for _, target in edges(flow.nodes[node_id]))
-    return seen
+    return list(order)
+
+
+def reachable(flow: Flow, start: str) -> set[str]:
+    return set(walk(flow, start))
 
 
 def hotline_start(hotline: Hotline, flow: Flow) -> str:

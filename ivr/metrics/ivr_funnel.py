@@ -19,12 +19,12 @@ counts once at each node; grouping by menu version lets a change be compared wit
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ivr.config.models import Flow
-from ivr.config.validate import edges
+from ivr.config.validate import walk
 from ivr.metrics.model import FunnelNode, FunnelOption
 from ivr.records.model import CallPath, Disposition, EventKind
 
@@ -133,17 +133,9 @@ def funnel_of(counts: FunnelCounts) -> Funnel:
 
 
 def flow_order(flow: Flow, start: str) -> list[str]:
-    """The flow's node ids in the order callers meet them: breadth first from `start`, each
-    node's ways out in the order the node lists them (a menu's options by key); nodes not
-    reachable from `start` last, in file order."""
-    order: list[str] = []
-    queue = deque([start])
-    while queue:
-        node_id = queue.popleft()
-        if node_id in order or node_id not in flow.nodes:
-            continue
-        order.append(node_id)
-        queue.extend(target for _, target in edges(flow.nodes[node_id]))
+    """The flow's node ids in the order callers meet them from `start` (validate.walk); nodes
+    not reachable from `start` last, in file order."""
+    order = walk(flow, start)
     return order + [node_id for node_id in flow.nodes if node_id not in order]
 
 
