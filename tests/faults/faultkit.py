@@ -29,6 +29,9 @@ from cryptography.fernet import Fernet
 from ivr.pbxsim import Agent, CallerScript, CallResult, SimCall, SoundLibrary, place_call
 from ivr.pbxsim.channel import SimChannel
 from ivr.pbxsim.peer import CallObserver
+from routing.config import StateSettings
+from routing.model import Presence
+from routing.redis_state import RedisState
 from servekit import IVR, REPO, free_port
 
 HOTLINE = "4008009999"  # the test hotline: straight into the billing queue, no menus, no hours check
@@ -242,6 +245,16 @@ class DialLog:
                 if before.end is None or after.start < before.end:
                     found.append((before, after))
         return found
+
+
+async def log_in_agents(redis_url: str, key_prefix: str = "ivr:acd:") -> None:
+    """Every test agent ready in the shared live state, as `ivr agents login` leaves them."""
+    state = await RedisState.connect(StateSettings(backend="redis", redis_url=redis_url, key_prefix=key_prefix))
+    try:
+        for agent in AGENTS:
+            await state.set_presence(agent, Presence.READY, time.time())
+    finally:
+        await state.close()
 
 
 def caller(n: int, rng: random.Random) -> SimCall:

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Figures
-from faultkit import AGENTS, Load, Serve, failed_calls, fault_config, record_figures, sqlite_rows
+from faultkit import Load, Serve, failed_calls, fault_config, log_in_agents, record_figures, sqlite_rows
 from redisserver import RedisServer, answers_ping
 from routing.config import StateSettings
-from routing.model import Activity, Presence
+from routing.model import Activity
 from routing.redis_state import RedisState
 
 pytestmark = pytest.mark.faults
@@ -77,10 +77,7 @@ async def _through_a_fault(tmp_path: Path, redis: RedisServer, figures: Figures,
     config = fault_config(tmp_path, redis_url=redis.url, key_prefix=PREFIX)
     served = await Serve(config).started()
     try:
-        state = await _live(redis)
-        for agent in AGENTS:
-            await state.set_presence(agent, Presence.READY, time.time())
-        await state.close()
+        await log_in_agents(redis.url, PREFIX)
 
         load = Load(served.port, CALLS, EVERY)
         load.start()

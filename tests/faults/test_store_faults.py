@@ -17,11 +17,8 @@ import pytest
 
 import pgkit
 from conftest import Figures
-from faultkit import AGENTS, Load, Serve, failed_calls, fault_config, record_figures
+from faultkit import Load, Serve, failed_calls, fault_config, log_in_agents, record_figures
 from redisserver import RedisServer
-from routing.config import StateSettings
-from routing.model import Presence
-from routing.redis_state import RedisState
 from tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.faults
@@ -72,10 +69,7 @@ async def test_postgresql_cut_off_mid_calls_loses_and_duplicates_no_record(
     config = fault_config(tmp_path, redis_url=redis.url, store_url=_through(pg_url, proxy.port))
     served = await Serve(config).started()
     try:
-        state = await RedisState.connect(StateSettings(backend="redis", redis_url=redis.url, key_prefix="ivr:acd:"))
-        for agent in AGENTS:
-            await state.set_presence(agent, Presence.READY, time.time())
-        await state.close()
+        await log_in_agents(redis.url)
 
         load = Load(served.port, CALLS, EVERY)
         load.start()
