@@ -41,6 +41,9 @@ What is measured (every figure is printed next to its target, never asserted):
 
 redis-server is started by the benchmark on a free loopback port unless `--redis-url` is
 given (then keys go under a unique prefix and are deleted afterwards).
+
+One file past 600 lines: a benchmark is run as one script; its child processes and the
+figures they print share its argument parsing and its report.
 """
 
 from __future__ import annotations

@@ -73,6 +73,9 @@ change made since the same asyncio task last returned makes it return at once (s
 `routing.memory_state`). While the subscription is down it pings Redis: if Redis is
 unreachable it raises `StateUnavailable`, otherwise it returns (a change may have been
 missed) and the listener resubscribes.
+
+One file past 600 lines: each Lua script sits next to the method that calls it, so KEYS and
+ARGV change in one place.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ itself answered the caller is it the talk). Without AMI that is an upper bound t
 includes the agent's ring time (at most the ring timeout), and the answer moment is taken
 as the end minus it. With the AMI link, the agent channel's BridgeEnter..BridgeLeave
 (`ivr.records.ami_times`) replaces it in the call store: the bridge wins.
+
+One file past 600 lines: one caller's way through the ACD (queue, offers, overflow, clean-up)
+reads top to bottom over the `_Stay` every step shares.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ DialEnd ANSWER time is stored as `calls.agent_answered_at` and becomes the answe
 the call's first answered queue leg, and the agent channel's time in the bridge
 (`calls.bridge_seconds`) becomes its talk_seconds, whichever of the AMI event and the call's
 end is written first.
+
+One file past 600 lines: the writer, its spool and the reads share one connection and its
+failure handling; split, the outage rules would be written twice.
 """
 
 from __future__ import annotations

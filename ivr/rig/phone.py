@@ -42,6 +42,9 @@ the bridge hands out jitter-buffered audio); `onFrameRequested` sends queued aud
 in-band tones) or silence. Codecs: PCMU, then PCMA; telephone-event is offered, and RFC 4733
 keys are sent with `sendDtmf` (pjmedia's stream sends the events) and received by
 `onDtmfDigit`.
+
+One file past 600 lines: the only module that touches pjsua2's threads and callbacks; the
+rest of the rig sees asyncio objects.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Each test states what the caller hears (music, announcements), which agent rings
 say, and what the live state is left with. Agents' presence is set directly in the live
 state (logging in is the CLI's business). Timings are short and real: the peer's virtual
 clock stands still while the controller waits on music, so a max wait of 0.5 s is 0.5 s.
+
+One file past 600 lines: the ACD's whole-call tests share one rig and one routing
+configuration.
 """
 
 from __future__ import annotations
