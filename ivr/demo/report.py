@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -115,8 +117,19 @@ def next_commands(config_dir: Path, db: Path) -> list[list[str]]:
 
 def next_steps(console: Console, config_dir: Path, db: Path) -> None:
     console.print("\nThe day's records are real call records: read them as a planner would.")
+    program = _program()
     for argv in next_commands(config_dir, db):
-        console.print(f"  ivr {shlex.join(argv)}", highlight=False, soft_wrap=True)
+        console.print(f"  {program} {shlex.join(argv)}", highlight=False, soft_wrap=True)
+
+
+def _program() -> str:
+    """How to type `ivr` here: the bare name when it is on PATH, else the venv's script (the
+    README's set-up runs `.venv/bin/ivr demo` without activating the venv)."""
+    script = Path(sys.executable).parent / "ivr"
+    found = shutil.which("ivr")
+    if (found is not None and Path(found).resolve() == script.resolve()) or not script.exists():
+        return "ivr"
+    return _shown(script)
 
 
 def _shown(path: Path) -> str:
