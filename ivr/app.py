@@ -51,7 +51,7 @@ RECOVERY_RETRY_MAX = 60.0
 @dataclass
 class ControllerOptions:
     port: int | None = None  # overrides fastagi.port (0 = any free port)
-    sqlite_path: Path | None = None  # overrides store.sqlite_path and store.url; relative: in the config dir, as it
+    sqlite_path: Path | None = None  # overrides store.sqlite_path and store.url; relative: in the config dir, like those
     clock: Clock = utc_now
     on_turnaround: TurnaroundHook | None = None
     lookup_base_url: str | None = None  # overrides lookups.base_url (the demo's backend)
