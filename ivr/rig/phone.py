@@ -78,7 +78,9 @@ pjsua_log = logging.getLogger("ivr.rig.pjsua")
 FRAME = RATE // 50  # samples in a 20 ms frame
 MAX_PHONES = 8  # accounts (PJSUA_MAX_ACC) and UDP transports the wheel's pjsua holds per process
 MAX_CALLS = 4  # calls at once per process (PJSUA_MAX_CALLS of the wheel: a 5th is refused)
-REGISTER_TIMEOUT = 5.0  # seconds to wait for the registrar's final answer
+# Seconds to wait for the registrar's final answer. pjsip retransmits the REGISTER meanwhile
+# (SIP's own limit is 32 s); 5 s was seen to run out on a loaded 2-core CI machine.
+REGISTER_TIMEOUT = 15.0
 MEDIA_TIMEOUT = 5.0  # seconds from answering until the call's audio must be connected
 HANGUP_WAIT = 5.0  # seconds hangup() waits for the far end to confirm the BYE
 STALL = 5.0  # seconds without a frame sent before play() gives up on the media clock
