@@ -327,6 +327,52 @@ agent_events = Table(
     Index("agent_events_at", "at"),
 )
 
+# v11: the agent desktop (desk/). One row per answered agent leg once the call ended: the
+# wrap-up code the agent picked (NULL until then; still NULL after `deadline`: "no code").
+wrap_ups = Table(
+    "wrap_ups", METADATA,
+    Column("call_id", Text, primary_key=True),
+    Column("agent_id", Text, primary_key=True),
+    Column("queue", Text, nullable=False),
+    Column("ended_at", UtcTime, nullable=False),  # the call's end: the wrap-up's start
+    Column("deadline", UtcTime, nullable=False),  # codes are taken until then
+    Column("code", Text),  # the path in the queue's code tree, e.g. "billing/refund/approved"
+    Column("note", Text),
+    Column("coded_at", UtcTime),
+    Column("coded_by", Text),  # the account that picked it
+    Index("wrap_ups_queue_ended", "queue", "ended_at"),
+)
+
+# v11: who may use the web application, and as what.
+desk_accounts = Table(
+    "desk_accounts", METADATA,
+    Column("username", Text, primary_key=True),
+    Column("password_hash", Text, nullable=False),  # argon2id (argon2-cffi's encoded form)
+    Column("role", Text, nullable=False),  # agent | supervisor | admin
+    Column("agent_id", Text),  # the ACD agent an agent account works as
+    Column("language", Text, nullable=False),  # zh-CN | en-US: the pages' language
+    Column("created_at", UtcTime, nullable=False),
+    Column("disabled", Boolean(create_constraint=False), nullable=False, server_default=false()),
+    # Raised on a password change or disable: every session issued before is refused.
+    Column("session_epoch", Integer, nullable=False, server_default="0"),
+)
+
+# v11: what a frontline agent heard from the customer that the company should hear, tied to a
+# call; each one opens a follow-up item (`item_id`) in the same loop as a low survey score.
+frontline_feedback = Table(
+    "frontline_feedback", METADATA,
+    Column("feedback_id", Text, primary_key=True),
+    Column("call_id", Text, nullable=False),
+    Column("agent_id", Text),
+    Column("username", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # complaint | suggestion | praise | defect | process
+    Column("urgency", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcTime, nullable=False),
+    Column("item_id", Text),
+    Index("frontline_feedback_call", "call_id"),
+)
+
 
 # The SQLite steps of the releases before v6, as they ran (tests build old files from them).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -600,7 +646,13 @@ def _v10(sync: Connection) -> None:
     contact_reveals.create(sync, checkfirst=True)
 
 
-_STEPS = (_v6, _v7, _v8, _v9, _v10)  # after the legacy SQLite steps, on either backend
+def _v11(sync: Connection) -> None:
+    """v11: the agent desktop: wrap-up codes, web accounts, frontline feedback."""
+    for table in (wrap_ups, desk_accounts, frontline_feedback):
+        table.create(sync, checkfirst=True)
+
+
+_STEPS = (_v6, _v7, _v8, _v9, _v10, _v11)  # after the legacy SQLite steps, on either backend
 SCHEMA_VERSION = len(MIGRATIONS) + len(_STEPS)
 
 

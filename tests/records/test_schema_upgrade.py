@@ -16,8 +16,10 @@ from ivr.records.model import CallEnded, CallStarted, Disposition, EventKind, Pa
 from ivr.records.schema import MIGRATIONS
 from ivr.records.store import SCHEMA_VERSION, CallStore
 
-# What v10 added (sealed follow-up contacts and their reveals): gone from a store of before.
-V10_ADDED = ("ALTER TABLE followups DROP COLUMN contact_sealed", "DROP TABLE contact_reveals")
+# What v10 added (sealed follow-up contacts and their reveals) and v11 (the agent desktop's
+# tables): gone from a store of before.
+V10_ADDED = ("ALTER TABLE followups DROP COLUMN contact_sealed", "DROP TABLE contact_reveals",
+             "DROP TABLE wrap_ups", "DROP TABLE desk_accounts", "DROP TABLE frontline_feedback")
 from survey_engine.store import SurveyStore
 
 UTC = dt.timezone.utc
@@ -105,7 +107,7 @@ async def test_a_v5_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) ->
         await store.close()
     async with aiosqlite.connect(path) as db:
         cursor = await db.execute("SELECT version FROM schema_version")
-        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(10,)]
+        assert await cursor.fetchall() == [(SCHEMA_VERSION,)] == [(11,)]
 
 
 async def schema_of(path: Path) -> dict[str, object]:
