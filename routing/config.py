@@ -169,9 +169,41 @@ class CallbackSettings(Strict):
     context: str = "ivr-callback"  # where the answered agent leg dials the caller
 
 
+class PauseReason(Strict):
+    """Why an agent pauses, as the agent desktop offers it: a code kept in the live state
+    (`AgentState.pause_reason`) and a label per language key (zh-CN, en-US)."""
+
+    code: Name
+    label: dict[str, Annotated[str, StringConstraints(min_length=1)]]
+
+
+# Codes that need no entry in routing.yaml: the phone's *73 (routing.agent_script) and a
+# supervisor's `ivr agents pause` with no --reason.
+PHONE_PAUSE = "phone"
+SUPERVISOR_PAUSE = "supervisor"
+BUILTIN_PAUSE_REASONS = (
+    PauseReason(code=PHONE_PAUSE, label={"zh-CN": "话机暂停", "en-US": "Paused from the phone"}),
+    PauseReason(code=SUPERVISOR_PAUSE, label={"zh-CN": "主管暂停", "en-US": "Paused by a supervisor"}),
+)
+DEFAULT_PAUSE_REASONS = (
+    PauseReason(code="break", label={"zh-CN": "休息", "en-US": "Break"}),
+    PauseReason(code="lunch", label={"zh-CN": "午餐", "en-US": "Lunch"}),
+    PauseReason(code="training", label={"zh-CN": "培训", "en-US": "Training"}),
+    PauseReason(code="meeting", label={"zh-CN": "会议", "en-US": "Meeting"}),
+    PauseReason(code="coaching", label={"zh-CN": "辅导", "en-US": "Coaching"}),
+)
+
+
 class RoutingConfig(Strict):
     agents: dict[Name, AgentConfig] = {}
     queues: dict[Name, QueueConfig] = {}
     classification: Classification = Classification()
     state: StateSettings = StateSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    # Duplicates and built-in codes are reported by `ivr check` (ivr.config.validate).
+    pause_reasons: tuple[PauseReason, ...] = DEFAULT_PAUSE_REASONS
+
+    def pause_reason_codes(self) -> list[str]:
+        """Every code a pause may give: the configured ones, then the built-in ones."""
+        codes = [reason.code for reason in self.pause_reasons]
+        return [*codes, *(r.code for r in BUILTIN_PAUSE_REASONS if r.code not in codes)]

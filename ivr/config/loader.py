@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ivr.config import validate
 from ivr.config.models import MAX_SOCKET_PATH, Directory, Flow, Hotline, Language, QueueTarget, Schedule, ServerConfig
@@ -30,7 +30,7 @@ from ivr.config.typecheck import validate_document
 from ivr.config.validate import DirectoryInput, FlowInput, PromptFile, PromptIndex, RoutingInput, SurveysInput
 from ivr.config.yamlsource import Document, SourceMap, parse
 from ivr.prompts.check import config_catalog_problems
-from routing.config import AgentConfig, Classification, QueueConfig, RoutingConfig, StateSettings
+from routing.config import AgentConfig, Classification, PauseReason, QueueConfig, RoutingConfig, StateSettings
 from survey_engine.config import SurveysConfig
 
 __all__ = ["ConfigError", "LoadedConfig", "Problem", "check_config", "load_config"]
@@ -205,6 +205,11 @@ def _routing(doc: Document, problems: list[Problem]) -> RoutingInput | None:
             parts[key] = model.model_validate(doc.data.get(key, {}))
         except ValidationError:
             parts[key] = model()
+    if "pause_reasons" in doc.data:  # so that duplicates are reported along with the rest
+        try:
+            parts["pause_reasons"] = TypeAdapter(tuple[PauseReason, ...]).validate_python(doc.data["pause_reasons"])
+        except ValidationError:
+            pass  # the default list stands in; the problems are reported above
     partial = RoutingConfig.model_construct(agents=agents, queues=queues, **parts)
     raw_agents = doc.data.get("agents")
     complete = len(agents) == len(agent_keys) and (raw_agents is None or isinstance(raw_agents, dict))

@@ -40,7 +40,7 @@ from ivr.config.models import (
 from ivr.config.problems import Problem, one_of
 from ivr.config.yamlsource import Path, SourceMap
 from ivr.prompts.speech import prompts_needed
-from routing.config import AgentConfig, QueueConfig, RoutingConfig, Step
+from routing.config import BUILTIN_PAUSE_REASONS, AgentConfig, QueueConfig, RoutingConfig, Step
 from survey_engine.config import Match, SurveysConfig
 from survey_engine.model import WEB_SCORE_QUESTION, QuestionKind
 
@@ -946,6 +946,20 @@ def check_routing(r: RoutingInput, d: DirectoryInput | None, flows: Mapping[str,
     url = routing.state.redis_url
     if not url.startswith(("redis://", "rediss://", "unix://")):
         at(("state", "redis_url"), f"invalid Redis URL {url!r} (expected redis://host:port/db, rediss://... or unix://path)")
+
+    # Pause reasons: a code names one reason, and the built-in ones keep their meaning.
+    builtin = {reason.code: reason for reason in BUILTIN_PAUSE_REASONS}
+    first_at: dict[str, int] = {}
+    for i, reason in enumerate(routing.pause_reasons):
+        path = ("pause_reasons", i, "code")
+        if reason.code in builtin:
+            at(path, f"pause reason {reason.code!r} is built in ({builtin[reason.code].label['en-US'].lower()}): "
+                     "expected another code; the built-in one needs no entry")
+        elif reason.code in first_at:
+            at(path, f"duplicate pause reason {reason.code!r} (also pause_reasons[{first_at[reason.code]}]; "
+                     "expected each code once)")
+        else:
+            first_at[reason.code] = i
     return problems
 
 

@@ -312,3 +312,39 @@ def test_a_lookup_cannot_set_the_variables_the_controller_sets(example: Example)
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"{example.where(flow, '{caller')}:")
     assert "caller cannot be set: the controller sets it" in problems[0]
+
+
+def test_pause_reasons_of_the_example_and_the_default_list(example: Example) -> None:
+    routing = load_config(example.config).routing
+    assert routing is not None
+    assert [(r.code, r.label["zh-CN"], r.label["en-US"]) for r in routing.pause_reasons] == [
+        ("break", "休息", "Break"), ("lunch", "午餐", "Lunch"), ("training", "培训", "Training"),
+        ("meeting", "会议", "Meeting"), ("coaching", "辅导", "Coaching"),
+    ]
+    assert routing.pause_reason_codes()[-2:] == ["phone", "supervisor"]
+    text = example.text(ROUTING)
+    (example.config / ROUTING).write_text(text[: text.index("pause_reasons:")], encoding="utf-8")
+    without = load_config(example.config).routing
+    assert without is not None and without.pause_reasons == routing.pause_reasons
+
+
+def test_duplicate_and_built_in_pause_reasons(example: Example) -> None:
+    example.edit(ROUTING, "  - {code: meeting,", "  - {code: lunch,")
+    example.edit(ROUTING, "  - {code: coaching,", "  - {code: phone,")
+    assert example.problems() == [
+        f"{example.where(ROUTING, 'lunch', 3)}: pause_reasons[3].code: duplicate pause reason 'lunch' "
+        "(also pause_reasons[1]; expected each code once)",
+        f"{example.where(ROUTING, 'phone, label')}: pause_reasons[4].code: pause reason 'phone' is built in "
+        "(paused from the phone): expected another code; the built-in one needs no entry",
+    ]
+
+
+def test_pause_reason_problems_are_reported_with_the_files_other_problems(example: Example) -> None:
+    example.edit(ROUTING, "  - {code: training,", "  - {code: break,")
+    example.edit(ROUTING, "    max_calls: 1 ", "    max_calls: 2 ")
+    problems = example.problems()
+    assert any("agents.1001.max_calls" in p for p in problems), problems
+    assert any("pause_reasons[2].code: duplicate pause reason 'break'" in p for p in problems), problems
+
+    example.edit(ROUTING, "  - {code: meeting, label: {zh-CN: 会议, en-US: Meeting}}", "  - {code: meeting}")
+    assert any("pause_reasons[3]: missing required key 'label'" in p for p in example.problems())
