@@ -152,7 +152,7 @@ class Dispatcher:
                 if agent_id not in states and seen.presence is not Presence.LOGGED_OUT}  # fmt: skip
         now = self.clock()
         for agent_id, seen in sorted(lost.items()):
-            await self.state.set_presence(agent_id, seen.presence, now)
+            await self.state.set_presence(agent_id, seen.presence, now, reason=seen.pause_reason)
             await self.state.set_device(agent_id, seen.device)
         held = [waiter for waiter in self.waiters.values() if waiter.agent_id is not None
                 and not _holds(states.get(waiter.agent_id), waiter.call_id)]  # fmt: skip

@@ -8,9 +8,9 @@ holds for one controller only; several controllers share `routing.redis_state`.
 Reservations expire: `reserve(..., now)` stores `now + reservation_ttl` next to the agent.
 A reservation whose expiry time is at or before a method's `now` counts as gone (the agent
 is IDLE again, with no miss counted), wherever a method receives a `now` (`reserve`,
-`offer_ended`, `call_ended`, `set_presence`). `agents()` and `agent()` get no `now`: they
-use the constructor's `clock` (default `time.time`); tests with a fake time pass a fake
-clock. An expired reservation is undone lazily, on read and on the next write, never by a
+`offer_ended`, `call_ended`, `end_wrap_up`, `set_presence`). `agents()` and `agent()` get
+no `now`: they use the constructor's `clock` (default `time.time`); tests with a fake time
+pass a fake clock. An expired reservation is undone lazily, on read and on the next write, never by a
 timer, so nothing runs in the background.
 
 `wait_for_change` wakes on any change of an agent or a caller. A change made since the
@@ -41,13 +41,15 @@ def undo_expired(state: AgentState, reserved_until: float, now: float) -> AgentS
     return state
 
 
-def presence_changed(state: AgentState, presence: Presence, now: float) -> AgentState:
-    """Log in, log out, pause, unpause. `presence_since` moves only on a real change; becoming
-    READY after NOT_READY (too many misses) or LOGGED_OUT starts a fresh count of misses."""
-    if state.presence is presence:
+def presence_changed(state: AgentState, presence: Presence, now: float, reason: str = "") -> AgentState:
+    """Log in, log out, pause, unpause. `presence_since` moves only on a real change (a pause
+    for another reason is one); becoming READY after NOT_READY (too many misses) or
+    LOGGED_OUT starts a fresh count of misses. Only a pause keeps a reason."""
+    reason = reason if presence is Presence.PAUSED else ""
+    if state.presence is presence and state.pause_reason == reason:
         return state
     missed = 0 if presence is Presence.READY and state.presence in (Presence.NOT_READY, Presence.LOGGED_OUT) else state.missed
-    return state.with_(presence=presence, presence_since=now, missed=missed)
+    return state.with_(presence=presence, presence_since=now, missed=missed, pause_reason=reason)
 
 
 class ChangeSignal:
@@ -112,9 +114,9 @@ class MemoryState:
     async def agent(self, agent_id: str) -> AgentState:
         return self._current(agent_id, self._clock())
 
-    async def set_presence(self, agent_id: str, presence: Presence, now: float) -> AgentState:
+    async def set_presence(self, agent_id: str, presence: Presence, now: float, *, reason: str = "") -> AgentState:
         before = self._current(agent_id, now)
-        after = presence_changed(before, presence, now)
+        after = presence_changed(before, presence, now, reason)
         if after != before or agent_id not in self._agents:
             self._store(after, self._reserved_until.get(agent_id, 0.0) if after.activity is Activity.RESERVED else 0.0)
         return after
@@ -132,7 +134,8 @@ class MemoryState:
         state = self._current(agent_id, now)
         if not state.available(now):
             return False
-        self._store(state.with_(activity=Activity.RESERVED, call_id=call_id), now + self.reservation_ttl)
+        self._store(state.with_(activity=Activity.RESERVED, call_id=call_id, wrap_up_call=None),
+                    now + self.reservation_ttl)
         return True
 
     async def offer_ended(
@@ -161,11 +164,20 @@ class MemoryState:
             state.with_(
                 activity=Activity.WRAP_UP,
                 call_id=None,
+                wrap_up_call=call_id,
                 wrap_up_until=now + wrap_up,
                 idle_since=now,
                 handled=tuple(at for at in state.handled if at >= keep_after),
             )
         )
+
+    async def end_wrap_up(self, agent_id: str, call_id: str, now: float) -> bool:
+        state = self._current(agent_id, now)
+        if state.activity is not Activity.WRAP_UP or state.wrap_up_call != call_id or state.wrap_up_until <= now:
+            return False
+        # idle_since stays the call's end: free_since() is now, as after a wrap-up that ran out.
+        self._store(state.with_(wrap_up_until=now))
+        return True
 
     # --- waiting callers --------------------------------------------------------------------
 

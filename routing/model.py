@@ -69,9 +69,15 @@ class AgentState:
     device: Device = Device.UNKNOWN
     call_id: str | None = None  # the call the agent is reserved for or talking to
     presence_since: float = 0.0
+    # Why the agent is paused (a code of routing.yaml `pause_reasons`, or a built-in one);
+    # "" when not paused, or paused with no reason given (e.g. from Asterisk's side).
+    pause_reason: str = ""
     # When the agent last became free (end of wrap-up); "longest idle" ranks by it.
     idle_since: float = 0.0
     wrap_up_until: float = 0.0
+    # The call whose wrap-up this is: `call_id` is cleared when the call ends, but ending the
+    # wrap-up early must name the call, so that a stale request is refused.
+    wrap_up_call: str | None = None
     # Answer times of calls handled, pruned to the longest rolling window used. Several
     # controllers append to it, so the order is not guaranteed: count, do not bisect.
     handled: tuple[float, ...] = ()

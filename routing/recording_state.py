@@ -35,8 +35,9 @@ class RecordingState:
     async def agent(self, agent_id: str) -> AgentState:
         return await self.inner.agent(agent_id)
 
-    async def set_presence(self, agent_id: str, presence: Presence, now: float) -> AgentState:
-        after = await self.inner.set_presence(agent_id, presence, now)
+    async def set_presence(self, agent_id: str, presence: Presence, now: float, *, reason: str = "") -> AgentState:
+        # The history keeps the presence alone: occupancy and staffing do not need the reason.
+        after = await self.inner.set_presence(agent_id, presence, now, reason=reason)
         self._sink.agent_event(AgentEvent(agent_id, _utc(now), presence.value))
         return after
 
@@ -58,6 +59,9 @@ class RecordingState:
 
     async def call_ended(self, agent_id: str, call_id: str, now: float, *, wrap_up: float, keep_after: float) -> None:
         await self.inner.call_ended(agent_id, call_id, now, wrap_up=wrap_up, keep_after=keep_after)
+
+    async def end_wrap_up(self, agent_id: str, call_id: str, now: float) -> bool:
+        return await self.inner.end_wrap_up(agent_id, call_id, now)
 
     async def enqueue(self, caller: Caller) -> None:
         await self.inner.enqueue(caller)

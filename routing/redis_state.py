@@ -14,6 +14,9 @@ the check and the write cannot interleave with another controller's:
 - `offer_ended` / `call_ended`: compare-and-set. They act only if the agent is still
   RESERVED for (resp. ON_CALL with) that `call_id` and the reservation has not expired;
   a late or duplicate report from a controller that lost the agent changes nothing.
+- `end_wrap_up`: compare-and-set too: it acts only if the agent is in WRAP_UP after that
+  call (`wrap_up_call`) and the wrap-up is not over, so a stale or repeated request is
+  refused, and it writes `wrap_up_until` alone, so it cannot undo a concurrent write.
 - `set_presence`, `set_device`, `enqueue`, `update_caller`, `dequeue`, `waiting` and the
   `agents()` snapshot are scripts too, so a snapshot is one consistent instant and a
   caller is never half-enqueued.
@@ -44,7 +47,9 @@ Key layout (P = `StateSettings.key_prefix`, e.g. `ivr:acd:`)
 - `P agent:<id>`        hash: presence, activity, device, call_id ("" = none),
                         presence_since, idle_since, wrap_up_until, reserved_until,
                         missed, handled (answer times, comma-separated, oldest first),
-                        owner (id of the controller holding its offer or call)
+                        owner (id of the controller holding its offer or call),
+                        pause_reason and wrap_up_call ("" or missing = none; hashes
+                        written before these fields existed read as "")
 - `P callers`           hash: call_id -> Caller as JSON
 - `P queue`             sorted set: call_id scored by enqueued_at (arrival order)
 - `P arrival`           hash: call_id -> arrival sequence (breaks ties of enqueued_at)
@@ -141,7 +146,8 @@ local function available(h, now)
   return h.activity == 'wrap_up' and num(h.wrap_up_until) <= now
 end
 local FIELDS = {'presence', 'activity', 'device', 'call_id', 'presence_since', 'idle_since',
-                'wrap_up_until', 'reserved_until', 'missed', 'handled', 'owner'}
+                'wrap_up_until', 'reserved_until', 'missed', 'handled', 'owner', 'pause_reason',
+                'wrap_up_call'}
 local function save(key, h)
   local args = {}
   for _, f in ipairs(FIELDS) do
@@ -169,7 +175,8 @@ local now = tonumber(ARGV[3])
 undo_expired(h, now)
 undo_orphaned(h, now, KEYS[3], ARGV[6])
 if not available(h, now) then return 0 end
-redis.call('HSET', KEYS[1], 'activity', 'reserved', 'call_id', ARGV[2], 'reserved_until', ARGV[4], 'owner', ARGV[6])
+redis.call('HSET', KEYS[1], 'activity', 'reserved', 'call_id', ARGV[2], 'reserved_until', ARGV[4], 'owner', ARGV[6],
+           'wrap_up_call', '')
 redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[5], 'agent ' .. ARGV[1])
@@ -226,6 +233,7 @@ for at in string.gmatch(h.handled or '', '[^,]+') do
   if tonumber(at) >= keep_after then kept[#kept + 1] = at end
 end
 h.activity = 'wrap_up'; h.call_id = ''; h.owner = ''; h.wrap_up_until = ARGV[4]; h.idle_since = ARGV[3]
+h.wrap_up_call = ARGV[2]
 h.handled = table.concat(kept, ',')
 save(KEYS[1], h)
 redis.call('PUBLISH', ARGV[6], 'agent ' .. ARGV[1])
@@ -233,7 +241,22 @@ return 1
 """
 )
 
-# KEYS: agent hash, agents set, controllers. ARGV: agent id, presence, now, channel, controller id.
+# KEYS: agent hash. ARGV: agent id, call id, now, channel. Returns 1 if the wrap-up was ended.
+# Only `wrap_up_until` is written: idle_since stays the call's end, so free_since() is now.
+_END_WRAP_UP = (
+    _PRELUDE
+    + """
+local h = load(KEYS[1])
+if ARGV[2] == '' or h.activity ~= 'wrap_up' or (h.wrap_up_call or '') ~= ARGV[2] then return 0 end
+if num(h.wrap_up_until) <= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'wrap_up_until', ARGV[3])
+redis.call('PUBLISH', ARGV[4], 'agent ' .. ARGV[1])
+return 1
+"""
+)
+
+# KEYS: agent hash, agents set, controllers.
+# ARGV: agent id, presence, now, channel, controller id, pause reason (kept only when pausing).
 # Returns the agent.
 _SET_PRESENCE = (
     _PRELUDE
@@ -243,9 +266,11 @@ local now = tonumber(ARGV[3])
 undo_expired(h, now)
 undo_orphaned(h, now, KEYS[3], ARGV[5])
 local added = redis.call('SADD', KEYS[2], ARGV[1])
-if h.presence ~= ARGV[2] then
+local reason = ''
+if ARGV[2] == 'paused' then reason = ARGV[6] end
+if h.presence ~= ARGV[2] or (h.pause_reason or '') ~= reason then
   if ARGV[2] == 'ready' and (h.presence == 'not_ready' or h.presence == 'logged_out') then h.missed = '0' end
-  h.presence = ARGV[2]; h.presence_since = ARGV[3]
+  h.presence = ARGV[2]; h.presence_since = ARGV[3]; h.pause_reason = reason
 elseif added == 0 then
   return encode(h)
 end
@@ -384,8 +409,10 @@ def agent_from_fields(agent_id: str, fields: dict[str, str]) -> tuple[AgentState
         device=Device(fields.get("device", Device.UNKNOWN.value)),
         call_id=fields.get("call_id") or None,
         presence_since=float(fields.get("presence_since", 0.0)),
+        pause_reason=fields.get("pause_reason", ""),
         idle_since=float(fields.get("idle_since", 0.0)),
         wrap_up_until=float(fields.get("wrap_up_until", 0.0)),
+        wrap_up_call=fields.get("wrap_up_call") or None,
         handled=tuple(float(at) for at in handled.split(",") if at),
         missed=int(fields.get("missed", 0)),
     )
@@ -478,6 +505,7 @@ class RedisState:
         self._reserve = client.register_script(_RESERVE)
         self._offer_ended = client.register_script(_OFFER_ENDED)
         self._call_ended = client.register_script(_CALL_ENDED)
+        self._end_wrap_up = client.register_script(_END_WRAP_UP)
         self._set_presence = client.register_script(_SET_PRESENCE)
         self._set_device = client.register_script(_SET_DEVICE)
         self._snapshot = client.register_script(_SNAPSHOT)
@@ -550,12 +578,12 @@ class RedisState:
         state, reserved_until = agent_from_fields(agent_id, _fields(reply))
         return undo_expired(state, reserved_until, now)
 
-    async def set_presence(self, agent_id: str, presence: Presence, now: float) -> AgentState:
+    async def set_presence(self, agent_id: str, presence: Presence, now: float, *, reason: str = "") -> AgentState:
         reply = await self._run(
             "set_presence",
             self._set_presence(
                 keys=[self._key(agent_id), self._agents_key, self._controllers_key],
-                args=[agent_id, presence.value, repr(now), self.channel, self.controller_id],
+                args=[agent_id, presence.value, repr(now), self.channel, self.controller_id, reason],
             ),
         )
         state, reserved_until = agent_from_fields(agent_id, _fields(reply))
@@ -603,6 +631,13 @@ class RedisState:
                       self.controller_id],
             ),
         )
+
+    async def end_wrap_up(self, agent_id: str, call_id: str, now: float) -> bool:
+        done = await self._run(
+            "end_wrap_up",
+            self._end_wrap_up(keys=[self._key(agent_id)], args=[agent_id, call_id, repr(now), self.channel]),
+        )
+        return int(done) == 1
 
     # --- waiting callers --------------------------------------------------------------------
 

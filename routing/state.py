@@ -37,8 +37,12 @@ class LiveState(Protocol):
         """One agent (a logged-out default for an agent never seen)."""
         ...
 
-    async def set_presence(self, agent_id: str, presence: Presence, now: float) -> AgentState:
-        """Log in (READY), log out, pause, unpause; NOT_READY is set by `offer_ended`."""
+    async def set_presence(self, agent_id: str, presence: Presence, now: float, *, reason: str = "") -> AgentState:
+        """Log in (READY), log out, pause, unpause; NOT_READY is set by `offer_ended`.
+
+        `reason` is kept as `pause_reason` when `presence` is PAUSED, and cleared otherwise;
+        pausing an agent already paused for another reason changes the reason, and that is
+        a change like any other (`presence_since` moves, waiters wake)."""
         ...
 
     async def set_device(self, agent_id: str, device: Device) -> None:
@@ -64,7 +68,16 @@ class LiveState(Protocol):
 
     async def call_ended(self, agent_id: str, call_id: str, now: float, *, wrap_up: float, keep_after: float) -> None:
         """The agent's call ended: WRAP_UP until now + wrap_up, `idle_since` = now, and
-        `handled` entries older than `keep_after` dropped. No-op if not on that call."""
+        `handled` entries older than `keep_after` dropped. No-op if not on that call.
+        `wrap_up_call` remembers the call (`call_id` is cleared) for `end_wrap_up`."""
+        ...
+
+    async def end_wrap_up(self, agent_id: str, call_id: str, now: float) -> bool:
+        """The agent is done with the wrap-up of `call_id` before its time (e.g. submitted
+        the wrap-up code): if the agent is in WRAP_UP after that call and `wrap_up_until` is
+        after `now`, set `wrap_up_until` = now (free from now on, for `available` and for
+        longest-idle ranking through `free_since`) and return True. Otherwise (another
+        call's wrap-up, not in wrap-up, already over) change nothing and return False."""
         ...
 
     # --- waiting callers --------------------------------------------------------------------

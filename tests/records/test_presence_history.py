@@ -30,7 +30,8 @@ def utc(epoch: float) -> dt.datetime:
 
 
 class Down(MemoryState):
-    async def set_presence(self, agent_id: str, presence: Presence, now: float) -> object:  # type: ignore[override]
+    async def set_presence(self, agent_id: str, presence: Presence, now: float, *,  # type: ignore[override]
+                           reason: str = "") -> object:
         raise StateUnavailable("redis://127.0.0.1:6379: connection refused")
 
 

@@ -251,6 +251,64 @@ async def test_agent_on_a_call_of_a_live_controller_stays_on_call_past_its_lease
         await other.close()
 
 
+async def test_racing_wrap_up_ends_and_a_pause_leave_one_consistent_agent(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    """The agent desktop's submit is sent twice (two tabs, two controllers) while a supervisor
+    pauses the agent: one end wins, and neither write undoes the other."""
+    clock = [time.time()]
+    views = [await RedisState.connect(settings(redis_server.url, key_prefix), clock=lambda: clock[0])
+             for _ in range(4)]
+    try:
+        await log_in(views[0], ["a1"])
+        start = clock[0]
+        assert await views[0].reserve("a1", "c1", start)
+        await views[0].offer_ended("a1", "c1", OfferOutcome.ANSWERED, start, misses_before_not_ready=3)
+        await views[0].call_ended("a1", "c1", start + 60, wrap_up=120.0, keep_after=0.0)
+        ends = [views[i % 4].end_wrap_up("a1", "c1", start + 70 + i / 100) for i in range(20)]
+        *done, paused = await asyncio.gather(*ends, views[3].set_presence("a1", Presence.PAUSED, start + 70,
+                                                                            reason="coaching"))
+        assert done.count(True) == 1
+        winner = start + 70 + done.index(True) / 100
+        agent = await views[1].agent("a1")
+        assert (agent.activity, agent.wrap_up_until, agent.wrap_up_call) == (Activity.WRAP_UP, winner, "c1")
+        assert (agent.presence, agent.pause_reason, agent.handled) == (Presence.PAUSED, "coaching", (start,))
+        assert paused.pause_reason == "coaching"
+        # Free of the wrap-up, held back only by the pause.
+        assert not agent.available(winner)
+        await views[2].set_presence("a1", Presence.READY, winner)
+        assert await views[2].reserve("a1", "c2", winner)
+    finally:
+        for view in views:
+            await view.close()
+
+
+async def test_an_agent_hash_written_before_pause_reasons_and_early_wrap_up_ends_is_read(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    state = await RedisState.connect(settings(redis_server.url, key_prefix))
+    raw = Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        now = time.time()
+        await raw.sadd(f"{key_prefix}agents", "a1")
+        await raw.hset(f"{key_prefix}agent:a1", mapping={  # the fields of the previous release
+            "presence": "paused", "activity": "wrap_up", "device": "not_inuse", "call_id": "",
+            "presence_since": repr(now - 50), "idle_since": repr(now - 10), "wrap_up_until": repr(now + 20),
+            "reserved_until": "0", "missed": "0", "handled": repr(now - 100), "owner": ""})
+        agent = await state.agent("a1")
+        assert (agent.presence, agent.pause_reason, agent.wrap_up_call) == (Presence.PAUSED, "", None)
+        assert (await state.agents())["a1"] == agent
+        # Paused with no reason already: nothing changes; a reason is a change.
+        assert await state.set_presence("a1", Presence.PAUSED, now) == agent
+        assert (await state.set_presence("a1", Presence.PAUSED, now, reason="lunch")).pause_reason == "lunch"
+        # Which call that wrap-up follows was not kept: it cannot be ended early, and runs out.
+        assert not await state.end_wrap_up("a1", "", now)
+        assert (await state.agent("a1")).wrap_up_until == now + 20
+    finally:
+        await raw.aclose()
+        await state.close()
+
+
 # --- the key layout ---------------------------------------------------------------------------
 
 
@@ -290,6 +348,7 @@ def every_method(state: RedisState) -> dict[str, Callable[[], Awaitable[Any]]]:
         "reserve": lambda: state.reserve("a1", "c1", now),
         "offer_ended": lambda: state.offer_ended("a1", "c1", OfferOutcome.NO_ANSWER, now, misses_before_not_ready=2),
         "call_ended": lambda: state.call_ended("a1", "c1", now, wrap_up=0, keep_after=0),
+        "end_wrap_up": lambda: state.end_wrap_up("a1", "c1", now),
         "enqueue": lambda: state.enqueue(caller),
         "update_caller": lambda: state.update_caller(caller),
         "dequeue": lambda: state.dequeue("c1"),

@@ -66,6 +66,31 @@ async def test_login_pause_unpause_logout(controllers: Controllers, state: LiveS
     assert snapshot["a1"] == out
 
 
+async def test_pause_reason_is_kept_changed_and_cleared(controllers: Controllers, state: LiveState) -> None:
+    t0 = controllers.clock.now
+    await state.set_presence("a1", Presence.READY, t0, reason="lunch")
+    assert (await state.agent("a1")).pause_reason == ""  # only a pause has a reason
+
+    lunch = await state.set_presence("a1", Presence.PAUSED, t0 + 10, reason="lunch")
+    assert (lunch.presence, lunch.pause_reason, lunch.presence_since) == (Presence.PAUSED, "lunch", t0 + 10)
+    same = await state.set_presence("a1", Presence.PAUSED, t0 + 15, reason="lunch")
+    assert same == lunch
+
+    # Another reason while paused: a new pause, seen by every controller.
+    other = await controllers.new()
+    changed = await other.set_presence("a1", Presence.PAUSED, t0 + 20, reason="break")
+    assert (changed.pause_reason, changed.presence_since) == ("break", t0 + 20)
+    assert (await state.agents())["a1"] == changed == await state.agent("a1")
+
+    back = await state.set_presence("a1", Presence.READY, t0 + 30)
+    assert (back.presence, back.pause_reason) == (Presence.READY, "")
+    no_reason = await state.set_presence("a1", Presence.PAUSED, t0 + 40)
+    assert (no_reason.presence, no_reason.pause_reason) == (Presence.PAUSED, "")
+    await state.set_presence("a1", Presence.PAUSED, t0 + 50, reason="training")
+    out = await state.set_presence("a1", Presence.LOGGED_OUT, t0 + 60)
+    assert (out.presence, out.pause_reason) == (Presence.LOGGED_OUT, "")
+
+
 async def test_set_device_is_kept_and_lists_the_agent(state: LiveState) -> None:
     await state.set_device("a1", Device.RINGING)
     assert (await state.agent("a1")).device is Device.RINGING
@@ -232,6 +257,52 @@ async def test_call_ended_wrap_up_then_available(controllers: Controllers, state
     assert not agent.available(now + 109.9)
     assert agent.available(now + 110)
     assert agent.free_since() == now + 110
+
+
+async def test_end_wrap_up_frees_the_agent_for_the_next_call_at_once(controllers: Controllers, state: LiveState) -> None:
+    now = controllers.clock.now
+    await ready(state, "a1", now)
+    await ready(state, "a2", now)
+    await answered(state, "a1", "c1", now)
+    await state.call_ended("a1", "c1", now + 100, wrap_up=60, keep_after=0)
+    agent = await state.agent("a1")
+    assert agent.wrap_up_call == "c1" and agent.call_id is None and not agent.available(now + 110)
+
+    other = await controllers.new()
+    assert await other.end_wrap_up("a1", "c1", now + 110)
+    freed = await state.agent("a1")
+    assert freed.available(now + 110) and freed.wrap_up_until == now + 110
+    # Free since the wrap-up ended: ranked after a2, free since the start, by longest idle.
+    assert freed.free_since() == now + 110 > (await state.agent("a2")).free_since()
+    # Done once: a second submission changes nothing.
+    assert not await state.end_wrap_up("a1", "c1", now + 111)
+    assert await state.agent("a1") == freed
+    assert await state.reserve("a1", "c2", now + 110)
+    assert (await state.agent("a1")).call_id == "c2"
+
+
+async def test_end_wrap_up_is_refused_for_another_call_or_outside_wrap_up(
+        controllers: Controllers, state: LiveState) -> None:
+    now = controllers.clock.now
+    assert not await state.end_wrap_up("nobody", "c1", now)
+    await ready(state, "a1", now)
+    assert not await state.end_wrap_up("a1", "c1", now)  # idle
+    await answered(state, "a1", "c1", now)
+    assert not await state.end_wrap_up("a1", "c1", now + 5)  # still talking
+    await state.call_ended("a1", "c1", now + 100, wrap_up=60, keep_after=0)
+    in_wrap_up = await state.agent("a1")
+    for call_id in ("c0", "", "c1 "):
+        assert not await state.end_wrap_up("a1", call_id, now + 110)
+    assert await state.agent("a1") == in_wrap_up
+    assert not await state.end_wrap_up("a1", "c1", now + 160)  # over by itself
+    assert await state.agent("a1") == in_wrap_up
+
+    # The next call's wrap-up cannot be ended with the previous call's id.
+    assert await state.reserve("a1", "c2", now + 160)
+    await state.offer_ended("a1", "c2", OfferOutcome.ANSWERED, now + 165, misses_before_not_ready=MISSES)
+    await state.call_ended("a1", "c2", now + 200, wrap_up=60, keep_after=0)
+    assert not await state.end_wrap_up("a1", "c1", now + 210)
+    assert await state.end_wrap_up("a1", "c2", now + 210)
 
 
 async def test_call_ended_prunes_handled(controllers: Controllers, state: LiveState) -> None:
@@ -401,6 +472,11 @@ async def _wakes_on(controllers: Controllers, change: str) -> float:
     other = await controllers.new()
     now = controllers.clock.now
     await ready(other, "a1", now)
+    if change == "pause_reason":
+        await other.set_presence("a1", Presence.PAUSED, now, reason="break")
+    elif change == "end_wrap_up":
+        await answered(other, "a1", "c1", now)
+        await other.call_ended("a1", "c1", now, wrap_up=60, keep_after=0)
     await asyncio.sleep(0.05)
     task = asyncio.create_task(waiter.wait_for_change(5.0))
     await asyncio.sleep(0.05)
@@ -412,11 +488,15 @@ async def _wakes_on(controllers: Controllers, change: str) -> float:
         await other.set_device("a1", Device.INUSE)
     elif change == "enqueue":
         await other.enqueue(caller("c1", now))
+    elif change == "pause_reason":
+        await other.set_presence("a1", Presence.PAUSED, now + 1, reason="lunch")
+    elif change == "end_wrap_up":
+        assert await other.end_wrap_up("a1", "c1", now + 1)
     await asyncio.wait_for(task, 2.0)
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("change", ["agent", "device", "enqueue"])
+@pytest.mark.parametrize("change", ["agent", "device", "enqueue", "pause_reason", "end_wrap_up"])
 async def test_wait_for_change_wakes_on_another_controllers_change(controllers: Controllers, change: str) -> None:
     assert await _wakes_on(controllers, change) < 1.0
 
