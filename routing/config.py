@@ -112,6 +112,24 @@ class Affinity(Strict):
     hold: float = Field(20, ge=0)  # seconds only that agent is offered the call
 
 
+class WrapUpCode(Strict):
+    """A node of a queue's wrap-up code tree (routing.wrapup): only leaves are picked, stored
+    as their path, e.g. "billing/refund/approved". `ivr check` checks the codes (no "/" or
+    spaces, unique among siblings, a leaf under every node, depth)."""
+
+    code: str
+    label: dict[str, str] = {}  # language key (zh-CN, en-US) -> what the agent reads; else the code
+    children: tuple[WrapUpCode, ...] = ()
+
+
+class WrapUp(Strict):
+    """The code an agent picks after an answered call of the queue (the agent desktop)."""
+
+    required: bool = False  # the agent stays in wrap-up until a code is picked or `limit` passes
+    limit: float = 120  # seconds after the call's end during which a code is taken; then "no code"
+    codes: tuple[WrapUpCode, ...] = ()
+
+
 Strategy = Literal["least_busy", "longest_idle", "round_robin", "random", "linear", "skill_weighted"]
 
 
@@ -132,6 +150,7 @@ class QueueConfig(Strict):
     affinity: Affinity = Affinity()
     overflow: Overflow = Overflow()
     moh_class: str = "default"  # Asterisk music-on-hold class played while waiting
+    wrap_up: WrapUp | None = None  # wrap-up codes after an answered call; None: none asked
 
     @model_validator(mode="after")
     def _last_step_is_open(self) -> QueueConfig:

@@ -107,9 +107,12 @@ def check(config_arg: Path | None, config_option: Path | None) -> None:
     from ivr.config.pbx_needs import pbx_directories
 
     problems = check_config(config_dir)
-    if problems:
+    errors = [p for p in problems if not p.warning]
+    if errors:
         _print_problems(problems, config_dir)
         sys.exit(1)
+    for warning in problems:  # shown, yet the configuration works
+        click.echo(warning.from_folder(config_dir))
     # What Asterisk must have that no config file can make: said, and checked where Asterisk runs here.
     for needed in pbx_directories(load_config(config_dir)):
         click.echo(f"{'warning' if needed.problem else 'note'}: {needed.message}")
@@ -122,7 +125,7 @@ def reload(config_dir: Path) -> None:
     """Ask the running `ivr serve` to reload its configuration (SIGHUP)."""
     from ivr.config.loader import ConfigError, check_config, load_config
 
-    problems = check_config(config_dir)
+    problems = [p for p in check_config(config_dir) if not p.warning]
     if problems:
         _print_problems(problems)
         click.echo("not reloaded: the running configuration stays live", err=True)

@@ -371,14 +371,14 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
         problems += validate.check_surveys(surveys, directory, routing, flows if whole else None)
 
     problems = sorted(set(problems))
-    if problems or server is None or directory is None:
+    warnings = [p for p in problems if p.warning]
+    if len(warnings) < len(problems) or server is None or directory is None:
         return None, problems
     for shown in sorted(prompt_paths):
         try:
             digest.update(f"{shown}\0{_sha(prompt_paths[shown].read_bytes())}\0".encode())
         except OSError as exc:  # pragma: no cover - vanished between the scan and now
-            problems.append(Problem.whole_file(shown, f"cannot read: {exc}"))
-            return None, problems
+            return None, [*problems, Problem.whole_file(shown, f"cannot read: {exc}")]
     loaded_flows = {name: f.flow for name, f in flows.items()}
     return (
         LoadedConfig(
@@ -393,7 +393,7 @@ def _load(config_dir: Path) -> tuple[LoadedConfig | None, list[Problem]]:
             routing=routing.routing if routing is not None else None,
             surveys=surveys.surveys if surveys is not None else None,
         ),
-        [],
+        warnings,
     )
 
 
@@ -423,7 +423,7 @@ def _server_paths(config_dir: Path, server: ServerConfig, source: SourceMap) -> 
 
 
 def check_config(config_dir: Path) -> list[Problem]:
-    """Every problem of a configuration directory (empty: it loads)."""
+    """Every problem of a configuration directory (none but warnings: it loads)."""
     return _load(Path(config_dir))[1]
 
 

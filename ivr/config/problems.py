@@ -16,11 +16,14 @@ class Problem:
     line: int  # 1-based; 0 when the problem concerns the whole file
     column: int  # 1-based; 0 when the problem concerns the whole file
     message: str  # "<dotted path>: what is wrong (expected ...)"
+    # Worth fixing, yet the configuration works: `ivr check` shows it and still passes.
+    warning: bool = False
 
     def __str__(self) -> str:
+        message = f"warning: {self.message}" if self.warning else self.message
         if self.line <= 0:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+            return f"{self.file}: {message}"
+        return f"{self.file}:{self.line}:{self.column}: {message}"
 
     def from_folder(self, config_dir: pathlib.Path) -> str:
         """As `str`, the file named as from where the command runs (`config_dir` as given),
@@ -28,9 +31,9 @@ class Problem:
         return str(replace(self, file=str(config_dir / self.file)))
 
     @classmethod
-    def at(cls, mark: Mark, path: Path, message: str) -> Problem:
+    def at(cls, mark: Mark, path: Path, message: str, *, warning: bool = False) -> Problem:
         where = format_path(path)
-        return cls(mark.file, mark.line, mark.column, f"{where}: {message}" if where else message)
+        return cls(mark.file, mark.line, mark.column, f"{where}: {message}" if where else message, warning)
 
     @classmethod
     def whole_file(cls, file: str, message: str) -> Problem:

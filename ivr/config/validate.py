@@ -40,7 +40,8 @@ from ivr.config.models import (
 from ivr.config.problems import Problem, one_of
 from ivr.config.yamlsource import Path, SourceMap
 from ivr.prompts.speech import prompts_needed
-from routing.config import BUILTIN_PAUSE_REASONS, AgentConfig, QueueConfig, RoutingConfig, Step
+from routing import wrapup
+from routing.config import BUILTIN_PAUSE_REASONS, AgentConfig, QueueConfig, RoutingConfig, Step, WrapUp
 from survey_engine.config import Match, SurveysConfig
 from survey_engine.model import WEB_SCORE_QUESTION, QuestionKind
 
@@ -794,6 +795,27 @@ def _cycles(graph: Mapping[str, list[tuple[str, str]]]) -> list[list[tuple[str, 
     return out
 
 
+def _wrap_up_problems(wrap_up: WrapUp, queue: Path, src: SourceMap, d: DirectoryInput | None) -> list[Problem]:
+    """A queue's wrap-up codes (routing.wrapup.tree_problems), its limit, and labels in
+    languages no hotline offers (a warning: nobody reads them, yet nothing breaks)."""
+    base: Path = (*queue, "wrap_up")
+    problems = [Problem.at(src.value((*base, "codes", *where)), (*base, "codes", *where), message)
+                for where, message in wrapup.tree_problems(wrap_up.codes)]
+    if wrap_up.limit <= 0:
+        problems.append(Problem.at(src.value((*base, "limit")), (*base, "limit"),
+                                   f"limit {wrap_up.limit:g} is not a time to pick a code in (expected seconds "
+                                   "after the call's end, more than 0, e.g. 120)"))
+    if d is not None:
+        spoken = {language for hotline in d.directory.hotlines.values() for language in offered_languages(hotline)}
+        for where, language in wrapup.languages_of(wrap_up.codes):
+            if language not in spoken:
+                path = (*base, "codes", *where)
+                problems.append(Problem.at(src.key(path), path, f"label in {language!r}, a language no hotline "
+                                           f"offers ({one_of(spoken, language)}): no agent will read it",
+                                           warning=True))
+    return problems
+
+
 def check_routing(r: RoutingInput, d: DirectoryInput | None, flows: Mapping[str, FlowInput]) -> list[Problem]:
     """routing.yaml against itself, hotlines.yaml and the flows: endpoints, languages, skills
     and groups nobody has, overflow targets and cycles, fallback places."""
@@ -906,6 +928,8 @@ def check_routing(r: RoutingInput, d: DirectoryInput | None, flows: Mapping[str,
             if dest.dialplan is not None and not all(part.strip() for part in dest.dialplan.split(",")):
                 at((*path, "dialplan"), f"invalid dialplan place {dest.dialplan!r} (expected 'context,extension', both given)")
         graph.setdefault(name, [])
+        if queue.wrap_up is not None:
+            problems.extend(_wrap_up_problems(queue.wrap_up, base, src, d))
     for cycle in _cycles(graph):
         first, cause, _ = cycle[0]
         shown = first + "".join(f" -{c}-> {t}" for _, c, t in cycle)
