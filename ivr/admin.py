@@ -10,12 +10,18 @@ in order, on a connection that stays open until the client closes it:
     <- {"op": "queues", "at": 1767225600.0, "queues": [{"name": "billing", "waiting": [...], ...}]}
     -> {"op": "pause", "agent": "1001"}
     <- {"op": "pause", "before": "ready", "changed": true, "agent": {"id": "1001", "presence": "paused", ...}}
+    -> {"op": "pause", "agent": "1001", "reason": "lunch"}
+    <- {"op": "pause", "before": "ready", "changed": true, "agent": {..., "presence": "paused", "pause_reason": "lunch"}}
     -> {"op": "pause", "agent": "9999"}
     <- {"error": "unknown agent '9999'; expected one of: 1001, 1002", "known_agents": ["1001", "1002"]}
+    -> {"op": "pause", "agent": "1001", "reason": "nap"}
+    <- {"error": "unknown pause reason 'nap'; expected one of: ...", "known_reasons": ["break", ...]}
     -> not json
     <- {"error": "not JSON: Expecting value (column 1)"}
 
 Ops: `agents`, `queues`, `login`, `logout`, `pause`, `unpause` (the last four with `agent`).
+`pause` takes an optional `reason`, a code of routing.yaml `pause_reasons` or a built-in one
+(default `supervisor`); pausing a paused agent with another reason changes the reason.
 A response is either the op's answer (it has `op`) or `{"error": ...}`; an error never
 closes the connection. Blank lines are ignored; a line longer than `MAX_LINE` bytes is
 answered with an error and skipped up to its end.
@@ -45,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from ivr.config.models import MAX_SOCKET_PATH
 from ivr.config.problems import one_of
 from routing import decision
-from routing.config import RoutingConfig
+from routing.config import SUPERVISOR_PAUSE, RoutingConfig
 from routing.model import Activity, AgentState, Caller, Device, Presence
 from routing.state import LiveState, StateUnavailable
 
@@ -138,13 +144,20 @@ class QueuesRequest(_Model):
 
 
 class PresenceRequest(_Model):
-    op: PresenceOp
+    op: Literal["login", "logout", "unpause"]
     agent: AgentId
 
 
-Request = Annotated[Union[AgentsRequest, QueuesRequest, PresenceRequest], Field(discriminator="op")]
+class PauseRequest(_Model):
+    op: Literal["pause"]
+    agent: AgentId
+    reason: Annotated[str, Field(min_length=1, max_length=200)] | None = None  # None: `supervisor`
+
+
+AnyRequest = AgentsRequest | QueuesRequest | PresenceRequest | PauseRequest
+Request = Annotated[Union[AgentsRequest, QueuesRequest, PresenceRequest, PauseRequest], Field(discriminator="op")]
 OPS = ("agents", "queues", "login", "logout", "pause", "unpause")
-_REQUEST: TypeAdapter[AgentsRequest | QueuesRequest | PresenceRequest] = TypeAdapter(Request)
+_REQUEST: TypeAdapter[AnyRequest] = TypeAdapter(Request)
 
 
 class AgentView(_Model):
@@ -153,6 +166,7 @@ class AgentView(_Model):
     endpoint: str
     configured: bool  # in routing.yaml
     presence: Presence
+    pause_reason: str = ""  # why it is paused ("" when not paused, or paused from Asterisk's side)
     # An agent whose wrap-up is over is shown idle (the ACD treats it as free).
     activity: Activity
     device: Device
@@ -212,12 +226,13 @@ class PresenceResponse(_Model):
 class ErrorResponse(_Model):
     error: str
     known_agents: list[str] | None = None
+    known_reasons: list[str] | None = None  # an unknown pause reason: the ones there are
 
 
 Response = Union[AgentsResponse, QueuesResponse, PresenceResponse, ErrorResponse]
 
 
-def parse_request(line: bytes) -> AgentsRequest | QueuesRequest | PresenceRequest | ErrorResponse:
+def parse_request(line: bytes) -> AnyRequest | ErrorResponse:
     """One request line -> a typed request, or the error to answer with."""
     try:
         data = json.loads(line)
@@ -287,6 +302,7 @@ def agent_view(agent_id: str, routing: RoutingConfig, state: AgentState, now: fl
         endpoint=config.endpoint if config is not None else "",
         configured=config is not None,
         presence=state.presence,
+        pause_reason=state.pause_reason,
         activity=activity,
         device=state.device,
         call_id=state.call_id,
@@ -398,7 +414,7 @@ class AdminService:
     def __init__(self, acd: Callable[[], AcdView | None]) -> None:
         self._acd = acd
 
-    async def handle(self, request: AgentsRequest | QueuesRequest | PresenceRequest) -> Response:
+    async def handle(self, request: AnyRequest) -> Response:
         acd = self._acd()
         if acd is None:
             return ErrorResponse(error=NO_ACD)
@@ -416,24 +432,36 @@ class AdminService:
         except StateUnavailable as exc:
             return ErrorResponse(error=f"the ACD's live state is unreachable: {exc}")
 
-    async def _presence(self, acd: AcdView, request: PresenceRequest) -> Response:
+    async def _presence(self, acd: AcdView, request: PresenceRequest | PauseRequest) -> Response:
         routing = acd.config
         if request.agent not in routing.agents:
             known = list(routing.agents)
             return ErrorResponse(error=f"unknown agent {request.agent!r}; {one_of(known, request.agent)}",
                                  known_agents=known)
+        reason = ""
+        if isinstance(request, PauseRequest):
+            reason = request.reason or SUPERVISOR_PAUSE
+            reasons = routing.pause_reason_codes()
+            if reason not in reasons:
+                return ErrorResponse(error=f"unknown pause reason {reason!r}; {one_of(reasons, reason)}",
+                                     known_reasons=reasons)
         allowed, target = _TRANSITIONS[request.op]
         before = await acd.state.agent(request.agent)
         if allowed is not None and before.presence not in allowed:
             return ErrorResponse(error=f"agent {request.agent} is {before.presence.value}: log in first")
         now = acd.clock()
-        after = await acd.state.set_presence(request.agent, target, now)
-        changed = after.presence is not before.presence
+        after = await acd.state.set_presence(request.agent, target, now, reason=reason)
+        changed = (after.presence, after.pause_reason) != (before.presence, before.pause_reason)
         if changed:
             log.info("admin: agent %s %s (%s -> %s)", request.agent, request.op,
-                     before.presence.value, after.presence.value)
+                     _shown(before), _shown(after))
         return PresenceResponse(op=request.op, before=before.presence, changed=changed,
                                 agent=agent_view(request.agent, routing, after, now))
+
+
+def _shown(state: AgentState) -> str:
+    """paused (lunch), ready: a presence with its reason."""
+    return f"{state.presence.value} ({state.pause_reason})" if state.pause_reason else state.presence.value
 
 
 async def answer(service: AdminService, line: bytes) -> bytes:

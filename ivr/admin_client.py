@@ -150,8 +150,12 @@ class AdminClient:
         assert isinstance(response, QueuesResponse)
         return response
 
-    def presence(self, op: PresenceOp, agent_id: str) -> PresenceResponse:
-        response = self.request({"op": op, "agent": agent_id})
+    def presence(self, op: PresenceOp, agent_id: str, *, reason: str | None = None) -> PresenceResponse:
+        """`reason`: a pause's (None: the controller's default, `supervisor`)."""
+        request = {"op": op, "agent": agent_id}
+        if reason is not None:
+            request["reason"] = reason
+        response = self.request(request)
         assert isinstance(response, PresenceResponse)
         return response
 
@@ -175,10 +179,6 @@ def duration(seconds: float | None) -> str:
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
-def _styled(value: str, styles: dict[str, str]) -> Text:
-    return Text(value, style=styles.get(value, ""))
-
-
 def agents_table(response: AgentsResponse) -> Table:
     table = Table(title=f"Agents ({sum(a.presence != 'logged_out' for a in response.agents)} logged in)",
                   title_justify="left")
@@ -200,7 +200,7 @@ def _agent_cells(agent: AgentView) -> list[RenderableType]:
         agent.id,
         agent.name or Text("(not in routing.yaml)", style="dim"),
         agent.endpoint,
-        _styled(agent.presence.value, PRESENCE_STYLE),
+        _presence_cell(agent),
         duration(agent.presence_for),
         Text(activity, style=ACTIVITY_STYLE.get(agent.activity.value, "")),
         agent.device.value,
@@ -209,6 +209,14 @@ def _agent_cells(agent: AgentView) -> list[RenderableType]:
         str(agent.missed) if agent.missed else "",
         duration(agent.wrap_up_remaining) if agent.wrap_up_remaining > 0 else "",
     ]
+
+
+def _shown_presence(agent: AgentView) -> str:
+    return f"{agent.presence.value} ({agent.pause_reason})" if agent.pause_reason else agent.presence.value
+
+
+def _presence_cell(agent: AgentView) -> Text:
+    return Text(_shown_presence(agent), style=PRESENCE_STYLE.get(agent.presence.value, ""))
 
 
 def queues_view(response: QueuesResponse) -> RenderableType:
@@ -252,5 +260,5 @@ def presence_line(response: PresenceResponse) -> str:
     agent = response.agent
     who = f"{agent.id} ({agent.name})" if agent.name else agent.id
     if not response.changed:
-        return f"{who}: already {agent.presence.value}"
-    return f"{who}: {response.before.value} -> {agent.presence.value}"
+        return f"{who}: already {_shown_presence(agent)}"
+    return f"{who}: {response.before.value} -> {_shown_presence(agent)}"

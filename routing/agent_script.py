@@ -1,7 +1,7 @@
 """The `agent` FastAGI script: agents log in, log out and pause from their own phone.
 
 The dialplan's `agents` context sends the feature codes here (`*71` login, `*72` logout,
-`*73` pause toggle):
+`*73` pause toggle, a pause with the built-in reason `phone`):
 
     exten => *71,1,Answer()
      same => n,AGI(agi://127.0.0.1:4573/agent?action=login)
@@ -25,6 +25,7 @@ from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.reload import ConfigHolder
 from routing.ami_agents import agents_by_endpoint, endpoint_key, endpoint_of_channel
+from routing.config import PHONE_PAUSE
 from routing.model import Presence
 from routing.service import Acd
 from routing.state import StateUnavailable
@@ -100,7 +101,7 @@ class AgentScript:
         try:
             before = await self.acd.state.agent(agent_id)
             wanted = new_presence(action, before.presence)
-            after = await self.acd.state.set_presence(agent_id, wanted, self.acd.clock())
+            after = await self.acd.state.set_presence(agent_id, wanted, self.acd.clock(), reason=PHONE_PAUSE)
         except StateUnavailable as exc:
             log.error("agent script: %s for agent %s (%s) failed, live state unreachable: %s",
                       action, agent_id, channel, exc)

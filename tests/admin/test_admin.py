@@ -24,6 +24,7 @@ from ivr.admin import (
     AgentsResponse,
     ErrorResponse,
     LineFramer,
+    PauseRequest,
     PresenceRequest,
     PresenceResponse,
     QueuesRequest,
@@ -32,7 +33,7 @@ from ivr.admin import (
     decode_response,
     parse_request,
 )
-from routing.config import AgentConfig, QueueConfig, RoutingConfig, StateSettings, Step
+from routing.config import AgentConfig, PauseReason, QueueConfig, RoutingConfig, StateSettings, Step
 from routing.memory_state import MemoryState
 from routing.model import Activity, Caller, OfferOutcome, Presence
 from routing.redis_state import RedisState
@@ -77,6 +78,8 @@ def test_framer_reports_an_overlong_line_once_and_resumes_after_its_newline() ->
     (b'{"op": "pause", "agent": 1001}', "pause: agent: Input should be a valid string"),
     (b'{"op": "pause", "agent": ""}', "pause: agent:"),
     (b'{"op": "agents", "verbose": true}', "agents: verbose: Extra inputs are not permitted"),
+    (b'{"op": "login", "agent": "1001", "reason": "lunch"}', "login: reason: Extra inputs are not permitted"),
+    (b'{"op": "pause", "agent": "1001", "reason": ""}', "pause: reason:"),
 ])
 def test_a_bad_request_line_is_an_error_saying_why(line: bytes, expected: str) -> None:
     parsed = parse_request(line)
@@ -88,6 +91,8 @@ def test_good_request_lines_parse_to_typed_requests() -> None:
     assert parse_request(b'{"op": "agents"}') == AgentsRequest(op="agents")
     assert parse_request(b' {"op": "queues"} ') == QueuesRequest(op="queues")
     assert parse_request('{"op": "unpause", "agent": "1001"}'.encode()) == PresenceRequest(op="unpause", agent="1001")
+    assert parse_request(b'{"op": "pause", "agent": "1001", "reason": "lunch"}') == \
+        PauseRequest(op="pause", agent="1001", reason="lunch")
 
 
 # --- the service against a MemoryState ---------------------------------------------------------------------
@@ -171,6 +176,43 @@ async def test_login_pause_unpause_logout_change_the_live_state(service: AdminSe
     logout = await ask(service, {"op": "logout", "agent": "a1"})
     assert isinstance(logout, PresenceResponse) and logout.agent.presence is Presence.LOGGED_OUT
     assert (await acd.state.agent("a1")).presence is Presence.LOGGED_OUT
+
+
+async def test_pause_with_a_reason_is_shown_and_a_new_reason_is_a_change(service: AdminService, acd: FakeAcd) -> None:
+    await ask(service, {"op": "login", "agent": "a1"})
+    lunch = await ask(service, {"op": "pause", "agent": "a1", "reason": "lunch"})
+    assert isinstance(lunch, PresenceResponse) and lunch.changed
+    assert (lunch.agent.presence, lunch.agent.pause_reason) == (Presence.PAUSED, "lunch")
+    again = await ask(service, {"op": "pause", "agent": "a1", "reason": "lunch"})
+    assert isinstance(again, PresenceResponse) and not again.changed
+    acd.now[0] += 30
+    training = await ask(service, {"op": "pause", "agent": "a1", "reason": "training"})
+    assert isinstance(training, PresenceResponse) and training.changed and training.before is Presence.PAUSED
+    shown = (await ask(service, {"op": "agents"})).agents[0]
+    assert (shown.presence, shown.pause_reason, shown.presence_for) == (Presence.PAUSED, "training", 0)
+
+    # No reason: a supervisor's pause.
+    supervisor = await ask(service, {"op": "pause", "agent": "a1"})
+    assert isinstance(supervisor, PresenceResponse) and supervisor.agent.pause_reason == "supervisor"
+    unpaused = await ask(service, {"op": "unpause", "agent": "a1"})
+    assert isinstance(unpaused, PresenceResponse) and unpaused.agent.pause_reason == ""
+    assert (await acd.state.agent("a1")).pause_reason == ""
+
+
+async def test_an_unknown_pause_reason_is_an_error_listing_the_known_ones(service: AdminService, acd: FakeAcd) -> None:
+    await ask(service, {"op": "login", "agent": "a1"})
+    refused = await ask(service, {"op": "pause", "agent": "a1", "reason": "lnch"})
+    assert isinstance(refused, ErrorResponse)
+    assert refused.error.startswith("unknown pause reason 'lnch'; did you mean 'lunch'?")
+    assert refused.known_reasons == ["break", "lunch", "training", "meeting", "coaching", "phone", "supervisor"]
+    assert (await acd.state.agent("a1")).presence is Presence.READY
+
+    # The reasons are routing.yaml's (read on every request, as after a reload).
+    acd.config = acd.config.model_copy(update={"pause_reasons": (PauseReason(code="1on1", label={"en-US": "1:1"}),)})
+    refused = await ask(service, {"op": "pause", "agent": "a1", "reason": "lunch"})
+    assert isinstance(refused, ErrorResponse) and refused.known_reasons == ["1on1", "phone", "supervisor"]
+    paused = await ask(service, {"op": "pause", "agent": "a1", "reason": "1on1"})
+    assert isinstance(paused, PresenceResponse) and paused.agent.pause_reason == "1on1"
 
 
 async def test_pause_or_unpause_of_a_logged_out_agent_is_refused(service: AdminService, acd: FakeAcd) -> None:

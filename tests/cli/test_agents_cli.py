@@ -68,7 +68,36 @@ def test_login_pause_and_the_live_views(served: Served) -> None:
 
     served.stop()
     assert not served.socket.exists()
-    assert "admin: agent 1001 pause (ready -> paused)" in served.output()
+    assert "admin: agent 1001 pause (ready -> paused (supervisor))" in served.output()
+
+
+def test_pause_with_a_reason_shown_in_the_table_and_json(served: Served) -> None:
+    config = served.config
+    assert ivr("agents", "login", "1002", "--config", config).returncode == 0
+    lunch = ivr("agents", "pause", "1002", "--reason", "lunch", "--config", config)
+    assert lunch.returncode == 0, lunch.stderr
+    assert lunch.stdout.strip() == "1002 (李娜 (Li Na)): ready -> paused (lunch)"
+    assert agent(ivr_json("agents", "--config", config), "1002")["pause_reason"] == "lunch"
+    row = next(line for line in ivr("agents", "--config", config).stdout.splitlines() if "1002" in line)
+    assert "paused (lunch)" in row
+
+    meeting = ivr("agents", "pause", "1002", "--reason", "meeting", "--config", config)
+    assert meeting.stdout.strip() == "1002 (李娜 (Li Na)): paused -> paused (meeting)"
+    assert ivr("agents", "pause", "1002", "--reason", "meeting", "--config", config).stdout.strip() == \
+        "1002 (李娜 (Li Na)): already paused (meeting)"
+
+    unknown = ivr("agents", "pause", "1002", "--reason", "nap", "--config", config)
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().splitlines() == [
+        "ivr agents pause: unknown pause reason 'nap'; expected one of: break, coaching, lunch, meeting, phone, "
+        "supervisor, training"]
+    assert agent(ivr_json("agents", "--config", config), "1002")["pause_reason"] == "meeting"
+
+    assert ivr("agents", "unpause", "1002", "--config", config).returncode == 0
+    shown = agent(ivr_json("agents", "--config", config), "1002")
+    assert (shown["presence"], shown["pause_reason"]) == ("ready", "")
+    # --reason is the pause's alone.
+    assert ivr("agents", "login", "1002", "--reason", "lunch", "--config", config).returncode == 2
 
 
 def test_watch_refreshes_until_ctrl_c(served: Served) -> None:

@@ -85,8 +85,18 @@ async def test_toggle_pauses_then_unpauses(rig: Rig) -> None:
     await rig.dial("*71", "login")
     paused = await rig.dial("*73", "toggle")
     assert heard(paused) == ["zh-CN/agent-paused"] and await rig.presence("1001") is Presence.PAUSED
+    assert (await rig.state.agent("1001")).pause_reason == "phone"
     ready = await rig.dial("*73", "toggle")
     assert heard(ready) == ["zh-CN/agent-ready"] and await rig.presence("1001") is Presence.READY
+    assert (await rig.state.agent("1001")).pause_reason == ""
+
+
+async def test_a_pause_from_the_phone_replaces_the_reason_of_a_pause_made_elsewhere(rig: Rig) -> None:
+    await rig.dial("*71", "login", endpoint="1003")
+    await rig.state.set_presence("1003", Presence.PAUSED, time.time(), reason="lunch")
+    assert heard(await rig.dial("*73", "pause", endpoint="1003")) == ["en-US/agent-paused"]
+    agent = await rig.state.agent("1003")
+    assert (agent.presence, agent.pause_reason) == (Presence.PAUSED, "phone")
 
 
 async def test_toggle_makes_a_not_ready_agent_ready_and_leaves_a_logged_out_one_out(rig: Rig) -> None:
