@@ -5,7 +5,8 @@ as CSV or JSON Lines, for planners' spreadsheets and other tools.
   the first queue, was answered, left the last one);
 - legs: one row per stay in a queue, with enqueue, answer and end times (UTC) and every
   per-leg figure, so that other attributions than "the interval it entered the queue in"
-  can be computed;
+  can be computed, and the agent's wrap-up code and note (calls: the last answered leg's):
+  the code, `no_code` (none picked by the deadline), `pending`, or empty (none asked);
 - intervals: per queue and interval, with the wait percentiles as columns, and a zero row
   for each interval between a queue's first and last one in which no call came;
 - agents: per agent and interval: calls, handle time, logged-in time, occupancy;
@@ -135,7 +136,7 @@ def export(
     # Agents count the calls of every queue they took: their queue is chosen from routing.yaml.
     scope = Scope(first, last, None if kind == "agents" else queue, hotline)
 
-    job = Job(target, hotlines.zones, settings, scope, kind, fmt, width, unmasked)
+    job = Job(target, hotlines.zones, settings, scope, kind, fmt, width, unmasked, now=clock(now))
 
     async def run(out: IO[str]) -> int:
         from ivr.metrics.source import Source

@@ -17,7 +17,7 @@ from ivr.cli.common import DEFAULT_CONFIG
 from ivr import __version__
 from ivr.cli.export import export
 from ivr.cli.feedback import feedback
-from ivr.cli.report import report_html
+from ivr.cli.report import report_html, report_wrapups
 from ivr.cli.rig import rig
 from ivr.cli.staffing import staffing_command
 from ivr.cli.survey import followups, report
@@ -247,28 +247,23 @@ def agents(ctx: click.Context, config_dir: Path, watch: bool, as_json: bool) -> 
 
 
 def _presence_command(op: PresenceOp, summary: str) -> None:
+    @agents.command(op, help=f"{summary} (AGENT_ID as in routing.yaml).")
     @click.argument("agent_id")
     @click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                   help=_CONFIG_OPTION_HELP + f"  [default: {DEFAULT_CONFIG}]")
     @click.pass_context
-    def command(ctx: click.Context, agent_id: str, config_dir: Path | None, reason: str | None = None) -> None:
+    def command(ctx: click.Context, agent_id: str, config_dir: Path | None) -> None:
         from ivr.admin_client import AdminClient, AdminRefused, AdminUnavailable, presence_line
 
         where = config_dir or (ctx.obj if isinstance(ctx.obj, Path) else DEFAULT_CONFIG)
         path = _admin_socket(where)
         try:
             with AdminClient(path) as client:
-                response = client.presence(op, agent_id, reason=reason)
+                response = client.presence(op, agent_id)
         except (AdminUnavailable, AdminRefused) as exc:
             click.echo(f"ivr agents {op}: {exc}", err=True)
             sys.exit(1)
         click.echo(presence_line(response))
-
-    if op == "pause":
-        command = click.option(
-            "--reason", default=None, metavar="CODE",
-            help="Why: a code of routing.yaml pause_reasons (break, lunch, ...)  [default: supervisor]")(command)
-    agents.command(op, help=f"{summary} (AGENT_ID as in routing.yaml).")(command)
 
 
 _PRESENCE_COMMANDS: tuple[tuple[PresenceOp, str], ...] = (
@@ -400,6 +395,7 @@ def _staffing_history(request: HistoryRequest) -> Sequence[IntervalLoad]:
 
 
 report.add_command(report_html)
+report.add_command(report_wrapups)
 main.add_command(report)
 main.add_command(export)
 main.add_command(staffing_command(history=_staffing_history))

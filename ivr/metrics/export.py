@@ -76,14 +76,15 @@ CALL_COLUMNS = (
     "started_at", "ended_at", "duration_seconds", "disposition", "detail", "hung_up_by",
     "hangup_cause", "hangup_cause_txt", "path", "queues", "enqueued_at", "answered_at", "answer_source",
     "agent_id", "left_queue_at", "hold_seconds", "bridged_at", "notice_played_at", "recording_started_at",
-    "recording_file",
+    "recording_file", "wrap_code", "wrap_note",
 )
 PATH_SEPARATOR = " > "
 
 
 def call_row(call: CallSummary, *, unmasked: bool) -> Row:
     """One call: its menu path (the nodes it entered, in order), its queues, and when it entered
-    the first queue, was answered (AMI's DialEnd time when seen) and left the last one. The
+    the first queue, was answered (AMI's DialEnd time when seen) and left the last one, and
+    the wrap-up code of its last answered leg (ivr.records.store._summary). The
     stored caller is what the privacy policy kept; it is masked to its last 4 digits unless
     `unmasked`. Written field by field: an export formats millions of these."""
     caller = call.caller if unmasked or call.caller.startswith("sha256:") else mask_caller(call.caller, "mask")
@@ -97,7 +98,7 @@ def call_row(call: CallSummary, *, unmasked: bool) -> Row:
         PATH_SEPARATOR.join(call.queues), instant_text(call.enqueued_at), instant_text(call.answered_at),
         call.answer_source, call.agent_id, instant_text(call.left_queue_at), round(call.hold_seconds, PLACES),
         instant_text(call.bridged_at), instant_text(call.notice_played_at), instant_text(call.recording_started_at),
-        call.recording_file,
+        call.recording_file, call.wrap_code, call.wrap_note,
     ]
 
 

@@ -71,6 +71,7 @@ class Job:
     width: Width = 15
     unmasked: bool = False
     zone: ZoneInfo | None = None  # Source.zone: every call on this clock (the HTML report's funnel)
+    now: dt.datetime | None = None  # wrap-ups past their deadline by then are no_code (None: the time now)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ async def write_export(
             if len(parts) > 1:
                 return await write_parts(job, parts, out, source.hotlines, source.on_read)
     return await write_here(job, source, out, queue=queue, routing=routing,
-                            now=now or dt.datetime.now(dt.timezone.utc))
+                            now=now or job.now or dt.datetime.now(dt.timezone.utc))
 
 
 async def write_here(
@@ -121,12 +122,12 @@ async def write_here(
     kind, fmt, settings = job.kind, job.fmt, job.settings
     if kind == "calls":
         writer = rows.writer_for(fmt, out, rows.CALL_COLUMNS, header=header)
-        return await consume(source.summaries(), lambda calls: rows.write_all(
+        return await consume(source.summaries(now=now), lambda calls: rows.write_all(
             writer, (rows.call_row(call, unmasked=job.unmasked) for call in calls)))
     if kind == "legs":
         writer = rows.writer_for(fmt, out, rows.LEG_COLUMNS, header=header)
         count = 0
-        async for legs in source.legs():
+        async for legs in source.legs(wrap_ups=True, now=now):
             count += rows.write_all(writer, map(rows.row_of, legs))
         return count
     if kind == "intervals":
@@ -294,7 +295,7 @@ async def _run_part(part: Part) -> PartDone:
             return PartDone(0, None, frozenset(hotlines.unknown), counts)
         assert part.path is not None
         with open(part.path, "w", encoding="utf-8", newline="") as out:
-            count = await write_here(job, source, out, header=False, now=dt.datetime.now(dt.timezone.utc))
+            count = await write_here(job, source, out, header=False, now=job.now or dt.datetime.now(dt.timezone.utc))
         return PartDone(count, None, frozenset(hotlines.unknown))
     finally:
         await store.close()

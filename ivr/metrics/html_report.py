@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from ivr.metrics.ivr_funnel import Funnel, in_flow_order
 from ivr.metrics.model import DAY, AgentInterval, FunnelNode, LegRow, QueueInterval, Width
 from ivr.metrics.report_staffing import Presence, StaffingFigures
 from ivr.metrics.stats import share
+from ivr.metrics.wrapups import WrapUpInterval, WrapUpTallies
 from survey_engine.model import SurveyResponse
 
 INDEX = "index.html"
@@ -54,15 +55,17 @@ class LegFigures:
     other_waits: Sequence[float]  # overflowed: censored in the abandon curve like the answered
     queues: Mapping[str, QueueHistory]  # each queue's legs pooled, as `ivr staffing` pools them
     agents: Sequence[AgentInterval] | None = None  # with presence: every agent's intervals
+    wrap_ups: Sequence[WrapUpInterval] = ()  # calls by wrap-up code per queue and interval
 
 
 class _Tally:
     """The report's figures of the legs of the selected queue(s), a leg at a time."""
 
     def __init__(self, settings: MetricsSettings, width: Width, responses: Iterable[SurveyResponse],
-                 queue: str | None) -> None:
+                 queue: str | None, wrap_up_queues: Collection[str] = ()) -> None:
         responses = list(responses)
         self.queue = queue
+        self.wrap_ups = WrapUpTallies(width, wrap_up_queues)
         self.per_interval = IntervalTallies(settings, width, responses)
         self.per_day = IntervalTallies(settings, DAY, responses)
         self.waits = {"answered": array("d"), "abandoned": array("d"), "overflowed": array("d")}
@@ -77,6 +80,7 @@ class _Tally:
             if queue is None or leg.queue == queue:
                 per_interval.add(leg)
                 per_day.add(leg)
+                self.wrap_ups.add(leg)
                 waits[leg.outcome].append(leg.wait_seconds)
                 self.count += 1
             yield leg
@@ -84,16 +88,17 @@ class _Tally:
     def figures(self, agents: Sequence[AgentInterval] | None) -> LegFigures:
         waits = self.waits
         return LegFigures(self.count, self.per_interval.table(), self.per_day.table(), waits["answered"],
-                          waits["abandoned"], waits["overflowed"], self.queues, agents)
+                          waits["abandoned"], waits["overflowed"], self.queues, agents, self.wrap_ups.rows())
 
 
 def leg_figures(legs: Iterable[LegRow], settings: MetricsSettings, width: Width,
                 responses: Iterable[SurveyResponse] = (), *, queue: str | None = None,
-                presence: Presence | None = None) -> LegFigures:
+                presence: Presence | None = None, wrap_up_queues: Collection[str] = ()) -> LegFigures:
     """The figures of the legs of `queue` (None: all), in one pass. Given the agents'
     presence, every leg (any queue: an agent's occupancy counts all its calls) also goes into
-    the agents' intervals, on the grid of `presence` (whose zone must be the legs')."""
-    tally = _Tally(settings, width, responses, queue)
+    the agents' intervals, on the grid of `presence` (whose zone must be the legs').
+    `wrap_up_queues`: the queues with wrap-up codes (ivr.metrics.wrapups)."""
+    tally = _Tally(settings, width, responses, queue, wrap_up_queues)
     counted = tally.counted(legs)
     if presence is None:
         deque(counted, maxlen=0)
@@ -237,6 +242,8 @@ def _tables(data: ReportInput, series: Sequence[Totals],
               [[item.start.strftime("%a %Y-%m-%d %H:%M"), f"{item.offered:,}", f"{item.answered:,}",
                 f"{item.abandoned:,}", f"{item.overflowed:,}", tables.percent(item.service_level)] for item in series],
               1, none),
+        Table("wrap-ups", tables.WRAP_UP_HEADERS, tables.wrap_up_rows(figures.wrap_ups), 3,
+              "no queue asks for wrap-up codes, or none of their calls was answered"),
         Table("funnel", tables.FUNNEL_HEADERS, tables.funnel_rows(node for nodes in grouped.values() for node in nodes),
               4, "No menu paths recorded."),
     ]

@@ -89,4 +89,5 @@ def _row(leg: StoredLeg, zone: ZoneInfo, start: dt.datetime, settings: MetricsSe
         outcome, leg.overflow if outcome == "overflowed" else None, leg.agent_id if source is not None else None,
         wait, talk, hold, wrap, talk + hold + wrap, abandoned and wait < settings.short_abandon_seconds,
         source is not None and within_t, abandoned and within_t, leg.transferred, repeated, leg.first_estimate,
+        leg.wrap_code, leg.wrap_note,
     )

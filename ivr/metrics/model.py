@@ -55,6 +55,8 @@ class LegRow:
     transferred: bool  # the call went on elsewhere after this leg (see legs.call_legs)
     repeated: bool  # the caller called the same hotline again within repeat_hours
     first_estimate_seconds: float | None  # the first wait estimate the caller was told (compare wait_seconds)
+    wrap_code: str | None  # the agent's wrap-up code, no_code or pending; None: no wrap-up offered
+    wrap_note: str | None
 
 
 @dataclass(frozen=True, slots=True)

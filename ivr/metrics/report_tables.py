@@ -13,6 +13,7 @@ from ivr.metrics.erlang import Model
 from ivr.metrics.model import FunnelNode, QueueInterval
 from ivr.metrics.report_staffing import StaffingFigures
 from ivr.metrics.stats import share
+from ivr.metrics.wrapups import WrapUpInterval
 
 Row = list[str]
 P90 = Mapping[tuple[str, dt.datetime], float | None]  # (queue, UTC interval start) -> p90 answered wait
@@ -118,6 +119,20 @@ def staffing_rows(figures: StaffingFigures) -> list[Row]:
          "" if row.difference is None else f"{row.difference:+.1f}", percent(figures.occupancy_of(row))]
         for row in figures.rows
     ]
+
+
+WRAP_UP_HEADERS = ["queue", "interval start", "codes picked", "answered", "coded", "no code", "pending",
+                   "code compliance"]
+
+
+def codes_cell(row: WrapUpInterval) -> str:
+    """"billing/refund/approved 12, other 3": the codes picked, most calls first."""
+    return ", ".join(f"{code} {calls:,}" for code, calls in row.codes)
+
+
+def wrap_up_rows(rows: Iterable[WrapUpInterval]) -> list[Row]:
+    return [[row.queue, row.interval_start.strftime("%a %Y-%m-%d %H:%M"), codes_cell(row), f"{row.answered:,}",
+             f"{row.coded:,}", f"{row.no_code:,}", f"{row.pending:,}", percent(row.compliance)] for row in rows]
 
 
 FUNNEL_HEADERS = ["hotline", "menu version", "node", "type", "reached", "timed out", "invalid", "gave up", "contained"]

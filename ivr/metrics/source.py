@@ -224,9 +224,10 @@ class Source:
         """The calls `legs` reads whose caller called the same hotline again within repeat_hours."""
         return await self.store.repeated_calls(*self.reads(legs=True), self.settings.repeat_hours)
 
-    async def summaries(self) -> AsyncIterator[list[CallSummary]]:
-        """Batches of the scope's calls as `calls` selects them, without their events."""
-        async with contextlib.aclosing(self.store.iter_call_summaries(*self.reads())) as batches:
+    async def summaries(self, *, now: dt.datetime | None = None) -> AsyncIterator[list[CallSummary]]:
+        """Batches of the scope's calls as `calls` selects them, without their events (a wrap-up
+        with no code is no_code when its deadline is before `now`, default the time now)."""
+        async with contextlib.aclosing(self.store.iter_call_summaries(*self.reads(), now=now)) as batches:
             async for stored in batches:
                 self.on_read(len(stored))
                 yield [call for call in stored if self._wanted(call.dialed, call.started_at, call.queues)]
@@ -245,14 +246,14 @@ class Source:
             days = self._days[zone] = (None if first is None else utc_text(first), None if end is None else utc_text(end))
         return (days[0] is None or started_at >= days[0]) and (days[1] is None or started_at < days[1])
 
-    async def legs(self) -> AsyncIterator[list[LegRow]]:
+    async def legs(self, *, wrap_ups: bool = False, now: dt.datetime | None = None) -> AsyncIterator[list[LegRow]]:
         """Batches of the queue legs (of the scope's hotline and queue) whose base interval
-        starts on the scope's days, repeats marked."""
+        starts on the scope's days, repeats marked; with `wrap_ups`, their codes as in `summaries`."""
         repeated = await self.repeated()
         queue = self.scope.queue
         starts = IntervalStarts(self.settings.interval_minutes)
         holds = self.scope.holds
-        async with contextlib.aclosing(self.store.iter_legs(*self.reads(legs=True))) as batches:
+        async with contextlib.aclosing(self.store.iter_legs(*self.reads(legs=True), wrap_ups=wrap_ups, now=now)) as batches:
             async for stored in batches:
                 self.on_read(len(stored))
                 wanted = [leg for leg in stored if (queue is None or leg.queue == queue) and self._on_hotline(leg.dialed)]

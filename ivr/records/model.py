@@ -236,6 +236,9 @@ class StoredLeg(NamedTuple):
     wrap_seconds: float | None
     transferred: bool  # leg_transfers
     first_estimate: float | None = None  # seconds: the first wait estimate told to the caller
+    # ivr.records.wrapups, answered legs only: the code, no_code or pending; None: no wrap-up offered.
+    wrap_code: str | None = None
+    wrap_note: str | None = None
 
 
 class CallSummary(NamedTuple):
@@ -270,6 +273,9 @@ class CallSummary(NamedTuple):
     notice_played_at: UtcText | None
     recording_started_at: UtcText | None
     recording_file: str | None
+    # The last answered leg's wrap-up (ivr.records.wrapups): code, no_code or pending; None: none offered.
+    wrap_code: str | None = None
+    wrap_note: str | None = None
 
 
 FUNNEL_KINDS = (EventKind.NODE, EventKind.DIGIT, EventKind.TIMEOUT, EventKind.INVALID)

@@ -64,6 +64,7 @@ from sqlalchemy import (
     desc,
     func,
     literal,
+    null,
     or_,
     select,
     tuple_,
@@ -116,10 +117,12 @@ from ivr.records.schema import (
     migrate,
     queue_legs,
     utc_text_of,
+    wrap_ups,
 )
 from ivr.records.causes import ended_by_cause
 from ivr.records.spool import SpoolFile, spool_files
 from ivr.records.writes import AmiTimes, HangupCause, Started, Write, encode
+from ivr.records.wrapups import NO_CODE, PENDING
 from routing.classify import PastCall, normalize_number
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "CallStore", "StoreError", "StoreUnavailable", "caller_key"]
@@ -183,15 +186,26 @@ _NODES_OF = (select(call_events.c.call_id, call_events.c.node)
 _LEG_FIELDS = tuple(queue_legs.c[f.name] for f in dataclasses.fields(QueueLeg))
 _LEGS_OF = (select(queue_legs.c.call_id, *_LEG_FIELDS).where(queue_legs.c.call_id.in_(bindparam("ids", expanding=True)))
             .order_by(queue_legs.c.call_id, queue_legs.c.seq))
+# An answered leg's wrap-up (ivr.records.wrapups): its agent's row of the call, found by the
+# table's key; its code, else no_code once the deadline is before `wrap_now`, else pending.
+_WRAPPED = and_(wrap_ups.c.call_id == queue_legs.c.call_id, wrap_ups.c.agent_id == queue_legs.c.agent_id,
+                queue_legs.c.outcome == "answered")
+_WRAP_CODE = case((wrap_ups.c.code.is_not(None), wrap_ups.c.code),
+                  (wrap_ups.c.deadline < bindparam("wrap_now", type_=UtcTime()), literal(NO_CODE)),
+                  (wrap_ups.c.call_id.is_not(None), literal(PENDING)))
 # The metrics' reads: one streamed query each, in call start order (ivr.records.model).
-_STORED_LEGS = (
-    select(queue_legs.c.call_id, calls.c.dialed, calls.c.agent_answered_at, calls.c.hold_seconds, queue_legs.c.seq,
-           queue_legs.c.queue, queue_legs.c.enqueued_at, queue_legs.c.left_at, queue_legs.c.outcome,
-           queue_legs.c.answered_at, queue_legs.c.agent_id, queue_legs.c.talk_seconds, queue_legs.c.overflow,
-           queue_legs.c.wrap_seconds, queue_legs.c.transferred, queue_legs.c.first_estimate)
-    .select_from(calls.join(queue_legs, queue_legs.c.call_id == calls.c.call_id))
-    .order_by(calls.c.started_at, calls.c.call_id, queue_legs.c.seq)
+_LEG_COLUMNS = (
+    queue_legs.c.call_id, calls.c.dialed, calls.c.agent_answered_at, calls.c.hold_seconds, queue_legs.c.seq,
+    queue_legs.c.queue, queue_legs.c.enqueued_at, queue_legs.c.left_at, queue_legs.c.outcome,
+    queue_legs.c.answered_at, queue_legs.c.agent_id, queue_legs.c.talk_seconds, queue_legs.c.overflow,
+    queue_legs.c.wrap_seconds, queue_legs.c.transferred, queue_legs.c.first_estimate,
 )
+_CALL_LEGS = calls.join(queue_legs, queue_legs.c.call_id == calls.c.call_id)
+_LEG_ORDER = (calls.c.started_at, calls.c.call_id, queue_legs.c.seq)
+# Figures that need no wrap-up codes (intervals, agents) skip the join.
+_STORED_LEGS = select(*_LEG_COLUMNS, null(), null()).select_from(_CALL_LEGS).order_by(*_LEG_ORDER)
+_STORED_LEGS_WRAPPED = (select(*_LEG_COLUMNS, _WRAP_CODE, wrap_ups.c.note)
+                        .select_from(_CALL_LEGS.outerjoin(wrap_ups, _WRAPPED)).order_by(*_LEG_ORDER))
 _SUMMARY_LEG = 22  # where a summary row's leg columns start
 _SUMMARIES = (
     select(calls.c.call_id, calls.c.dialed, calls.c.hotline, calls.c.caller, calls.c.language, calls.c.menu_version,
@@ -201,8 +215,9 @@ _SUMMARIES = (
            calls.c.hold_seconds, utc_text_of(calls.c.bridged_at), utc_text_of(calls.c.notice_played_at),
            utc_text_of(calls.c.recording_started_at), calls.c.recording_file,
            queue_legs.c.queue, utc_text_of(queue_legs.c.enqueued_at), utc_text_of(queue_legs.c.left_at),
-           queue_legs.c.outcome, utc_text_of(queue_legs.c.answered_at), queue_legs.c.agent_id)
-    .select_from(calls.outerjoin(queue_legs, queue_legs.c.call_id == calls.c.call_id))
+           queue_legs.c.outcome, utc_text_of(queue_legs.c.answered_at), queue_legs.c.agent_id, _WRAP_CODE,
+           wrap_ups.c.note)
+    .select_from(calls.outerjoin(queue_legs, queue_legs.c.call_id == calls.c.call_id).outerjoin(wrap_ups, _WRAPPED))
     .order_by(calls.c.started_at, calls.c.call_id, queue_legs.c.seq)
 )
 _PATHS = (
@@ -230,9 +245,10 @@ def _callback(m: RowMapping) -> CallbackRequest:
 
 def _summary(call: Sequence[Any], legs: Sequence[Sequence[Any]]) -> CallSummary:
     """A _SUMMARIES row of a call and the leg parts of its rows (queue, enqueued_at, left_at,
-    outcome, answered_at, agent_id), in leg order."""
+    outcome, answered_at, agent_id, wrap code, wrap note), in leg order. The wrap-up is the
+    last answered leg's: the agent who ended the call coded how it ended."""
     queues: tuple[str, ...] = ()
-    entered = left = answered_at = agent = source = None
+    entered = left = answered_at = agent = source = wrap_code = wrap_note = None
     if legs:
         first = legs[0]
         entered, left = first[1], legs[-1][2]
@@ -245,9 +261,11 @@ def _summary(call: Sequence[Any], legs: Sequence[Sequence[Any]]) -> CallSummary:
             ami = call[16]
             answered_at, agent = ami or answered[4], answered[5]
             source = "ami" if ami is not None else "controller"
+            last = next(leg for leg in reversed(legs) if leg[3] == "answered")
+            wrap_code, wrap_note = last[6], last[7]
     return CallSummary._make((
         *call[:10], _DISPOSITIONS.get(call[10]), *call[11:16], queues, entered, answered_at, source, agent, left,
-        float(call[17]), call[18], call[19], call[20], call[21]))
+        float(call[17]), call[18], call[19], call[20], call[21], wrap_code, wrap_note))
 
 
 def _path(rows: Sequence[Sequence[Any]]) -> CallPath:
@@ -937,34 +955,41 @@ class CallStore:
         ]
 
     @contextlib.asynccontextmanager
-    async def _streamed(self, query: Select[Any]) -> AsyncIterator[AsyncIterator[Sequence[Sequence[Any]]]]:
+    async def _streamed(self, query: Select[Any], params: Mapping[str, Any] | None = None,
+                        ) -> AsyncIterator[AsyncIterator[Sequence[Sequence[Any]]]]:
         """The query's rows, _READ_BATCH at a time, from one cursor in one transaction: a
         consistent view however long the caller takes, and no query per batch."""
         async with self._begin() as conn:
-            result = await conn.stream(query)
+            result = await conn.stream(query, params)
             try:
                 yield result.partitions(_READ_BATCH)
             finally:
                 await result.close()
 
     async def iter_legs(
-        self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, *, wrap_ups: bool = False,
+        now: dt.datetime | None = None,
     ) -> AsyncGenerator[list[StoredLeg], None]:
         """Batches of the queue legs of the calls that started in [since, until), in call start
-        order, each with what the metrics need of its call."""
-        async with self._streamed(_STORED_LEGS.where(*_started_within(since, until))) as batches:
+        order, each with what the metrics need of its call; with `wrap_ups`, the agent's wrap-up
+        code too: no code is `no_code` when the deadline is before `now` (default: the time
+        now), else `pending`."""
+        query = (_STORED_LEGS_WRAPPED if wrap_ups else _STORED_LEGS).where(*_started_within(since, until))
+        async with self._streamed(query, {"wrap_now": now or dt.datetime.now(dt.timezone.utc)}) as batches:
             async for rows in batches:
                 yield [StoredLeg._make(row) for row in rows]
 
     async def iter_call_summaries(
-        self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, *, now: dt.datetime | None = None,
     ) -> AsyncGenerator[list[CallSummary], None]:
         """Batches of the calls that started in [since, until), by start time, without their
-        events: the node path and the legs summed up (CallSummary)."""
+        events: the node path and the legs summed up (CallSummary); wrap-ups as `iter_legs`."""
         start = _SUMMARY_LEG
+        query = _SUMMARIES.where(*_started_within(since, until))
         # Closed at once when the caller stops early, not at the loop's shutdown
         # (its cursor and connection then fail to close and log tracebacks).
-        async with contextlib.aclosing(self._by_call(_SUMMARIES.where(*_started_within(since, until)))) as batches:
+        params = {"wrap_now": now or dt.datetime.now(dt.timezone.utc)}
+        async with contextlib.aclosing(self._by_call(query, params)) as batches:
             async for batch in batches:
                 yield [_summary(rows[0], [row[start:] for row in rows if row[start] is not None]) for rows in batch]
 
@@ -981,12 +1006,13 @@ class CallStore:
             async for batch in batches:
                 yield [_path(rows) for rows in batch]
 
-    async def _by_call(self, query: Select[Any]) -> AsyncGenerator[list[list[Sequence[Any]]], None]:
+    async def _by_call(self, query: Select[Any], params: Mapping[str, Any] | None = None,
+                       ) -> AsyncGenerator[list[list[Sequence[Any]]], None]:
         """The rows of `query` (a call's columns first, its call_id first of all, then one of
         its outer-joined rows), streamed, as batches of each call's rows: a call whose rows
         run on past a batch waits for the next."""
         current: list[Sequence[Any]] = []
-        async with self._streamed(query) as batches:
+        async with self._streamed(query, params) as batches:
             async for rows in batches:
                 done: list[list[Sequence[Any]]] = []
                 for row in rows:
