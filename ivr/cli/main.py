@@ -247,23 +247,28 @@ def agents(ctx: click.Context, config_dir: Path, watch: bool, as_json: bool) -> 
 
 
 def _presence_command(op: PresenceOp, summary: str) -> None:
-    @agents.command(op, help=f"{summary} (AGENT_ID as in routing.yaml).")
     @click.argument("agent_id")
     @click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                   help=_CONFIG_OPTION_HELP + f"  [default: {DEFAULT_CONFIG}]")
     @click.pass_context
-    def command(ctx: click.Context, agent_id: str, config_dir: Path | None) -> None:
+    def command(ctx: click.Context, agent_id: str, config_dir: Path | None, reason: str | None = None) -> None:
         from ivr.admin_client import AdminClient, AdminRefused, AdminUnavailable, presence_line
 
         where = config_dir or (ctx.obj if isinstance(ctx.obj, Path) else DEFAULT_CONFIG)
         path = _admin_socket(where)
         try:
             with AdminClient(path) as client:
-                response = client.presence(op, agent_id)
+                response = client.presence(op, agent_id, reason=reason)
         except (AdminUnavailable, AdminRefused) as exc:
             click.echo(f"ivr agents {op}: {exc}", err=True)
             sys.exit(1)
         click.echo(presence_line(response))
+
+    if op == "pause":
+        command = click.option(
+            "--reason", default=None, metavar="CODE",
+            help="Why: a code of routing.yaml pause_reasons (break, lunch, ...)  [default: supervisor]")(command)
+    agents.command(op, help=f"{summary} (AGENT_ID as in routing.yaml).")(command)
 
 
 _PRESENCE_COMMANDS: tuple[tuple[PresenceOp, str], ...] = (
