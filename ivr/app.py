@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -42,6 +43,10 @@ from survey_engine.contacts import ContactSeal
 from survey_engine.store import SurveyStore
 from survey_engine.web import FeedbackWeb
 
+if TYPE_CHECKING:
+    from desk.server import DeskServer
+    from desk.service import DeskService
+
 log = logging.getLogger(__name__)
 
 RECOVERY_RETRY = 5.0  # seconds before closing a previous run's open records is tried again
@@ -69,6 +74,9 @@ class ControllerOptions:
     ids: Callable[[], str] | None = None  # call, survey response and follow-up ids (default: random UUIDs)
     survey_rng: random.Random | None = None  # for surveys.yaml `mode: sample`
     pbx_directories: bool = True  # False: no Asterisk writes here (the demo plays its part): nothing to check
+    # Serve the agent desktop (server.yaml `desk`, when enabled there): `ivr serve` turns it on.
+    desk: bool = False
+    desk_port: int | None = None  # overrides desk.port (0 = any free port)
 
 
 class Controller:
@@ -91,6 +99,8 @@ class Controller:
         self.admin: AdminServer | None = None
         self.ami_agents: AmiAgents | None = None  # AMI -> the ACD's live state (AMI and ACD on)
         self.callbacks: CallbackWorker | None = None  # callback requests -> Originate (AMI and ACD on)
+        self.desk: DeskService | None = None  # the agent desktop's service (desk.enabled, ACD on)
+        self.desk_server: DeskServer | None = None
 
     @property
     def config(self) -> LoadedConfig:
@@ -178,6 +188,8 @@ class Controller:
         surveys = self.config.surveys
         if surveys is not None and surveys.web.enabled:
             await self._start_feedback_web(surveys.web)
+        if self.options.desk and settings.desk.enabled:
+            await self._start_desk(contacts)
         if self.options.admin:
             admin = AdminServer(self.resolve(settings.admin_socket), AdminService(lambda: self.acd))
             await admin.start()  # AdminSocketError: another controller serves this config dir
@@ -235,6 +247,41 @@ class Controller:
             clock=self.options.clock,
         )
 
+    async def _start_desk(self, contacts: ContactSeal) -> None:
+        """The agent desktop. DeskSecretError (no session key for a shared store) stops the start-up."""
+        from desk.accounts import AccountStore, Role
+        from desk.history import CallerHistory
+        from desk.ratelimit import LoginLimiter
+        from desk.server import desk_secret, start_desk
+        from desk.service import DeskService
+        from desk.sessions import Sessions
+        from desk.web import DeskWeb
+        from ivr.records.wrapups import WrapUpStore
+
+        assert self.store is not None and self.surveys is not None
+        settings = self.config.server
+        if self.acd is None:
+            log.warning("server.yaml desk.enabled, but the ACD is off (no routing.yaml): no agent desk")
+            return
+        acd = self.acd
+        engine = self.store.engine
+        self.desk = DeskService(
+            admin=AdminService(lambda: self.acd), routing=lambda: acd.config,
+            surveys_config=lambda: self.config.surveys, state=lambda: acd.state,
+            history=CallerHistory(engine, self.store.key_of_number), wrapups=WrapUpStore(engine),
+            surveys=self.surveys, contacts=contacts, policy=settings.privacy.caller_number,
+            full_number_roles=tuple(Role(r) for r in settings.desk.full_number_roles),
+            clock=self.options.acd_clock, new_id=self.options.ids or new_id,
+        )
+        secret = desk_secret(self.config_dir, os.environ, shared_store=settings.store.url is not None)
+        web = DeskWeb(self.desk, AccountStore(engine), Sessions(secret), LoginLimiter(),
+                      secure_cookies=settings.desk.secure_cookies, clock=self.options.acd_clock)
+        port = settings.desk.port if self.options.desk_port is None else self.options.desk_port
+        self.desk_server = await start_desk(web, host=settings.desk.bind, port=port,
+                                            max_connections=settings.desk.max_connections)
+        self.desk.start()
+        acd.watcher = self.desk
+
     async def _build_state(self, routing: RoutingConfig) -> LiveState:
         """The live-state backend routing.yaml asks for. Redis unreachable at start-up: the
         controller still starts, every ACD call goes to its dialplan place, and routing resumes
@@ -280,6 +327,13 @@ class Controller:
         if self.admin is not None:
             await self.admin.close()
             self.admin = None
+        if self.desk_server is not None:
+            await self.desk_server.close()
+            self.desk_server = None
+        if self.desk is not None:
+            if self.acd is not None:
+                self.acd.watcher = None
+            await self.desk.stop()
         if self.server is not None:
             await self.server.close(grace)
         if self.feedback is not None:

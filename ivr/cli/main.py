@@ -21,6 +21,7 @@ from ivr.cli.report import report_html, report_wrapups
 from ivr.cli.rig import rig
 from ivr.cli.staffing import staffing_command
 from ivr.cli.survey import followups, report
+from ivr.cli.users import users
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,7 +59,7 @@ def serve(config_dir: Path, port: int | None, verbose: bool) -> None:
     # (The admin socket sets its own mode, 0660.)
     os.umask(0o077)
     try:
-        controller = Controller(config_dir, ControllerOptions(port=port, admin=True))
+        controller = Controller(config_dir, ControllerOptions(port=port, admin=True, desk=True))
     except ConfigError as exc:
         _print_problems(exc.problems, config_dir)
         sys.exit(2)
@@ -407,4 +408,5 @@ main.add_command(staffing_command(history=_staffing_history))
 main.add_command(followups)
 main.add_command(feedback)
 main.add_command(rig)
+main.add_command(users)
 
