@@ -150,6 +150,9 @@ class QueueConfig(Strict):
     affinity: Affinity = Affinity()
     overflow: Overflow = Overflow()
     moh_class: str = "default"  # Asterisk music-on-hold class played while waiting
+    # The agent's CRM pop-up link (routing.crm): a URL template with {caller} {call_id} {queue}
+    # {hotline} {language}; wins over the hotline's crm_url. None: the hotline's, if any.
+    crm_url: str | None = None
     wrap_up: WrapUp | None = None  # wrap-up codes after an answered call; None: none asked
 
     @model_validator(mode="after")

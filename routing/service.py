@@ -56,8 +56,10 @@ from ivr.agi.commands import Command, GetData, SetMusic
 from ivr.agi.errors import AgiError, AgiHangup
 from ivr.records.model import CallbackRequest, Disposition, EventKind, QueueLeg
 from routing import decision
+from routing.agent_leg import agent_dial_arguments, customer_kind
 from routing.classify import PastCall, classify
 from routing.config import Destination, Overflow, QueueConfig, RoutingConfig
+from routing.crm import crm_link
 from routing.dispatch import Dispatcher, Signal, Waiter
 from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
 from routing.model import AgentState, Caller, OfferOutcome, OverflowCause, Presence
@@ -178,6 +180,8 @@ class AcdCall:
     # Prompt id -> the file Asterisk plays, in the caller's language (GET DATA of a callback
     # offer); None: no callback offer can be made on this call.
     prompt_path: Callable[[str], str] | None = None
+    # The hotline's CRM URL template (hotlines.yaml crm_url); a queue's own crm_url wins.
+    crm_url: str | None = None
 
     def info(self) -> CallInfo:
         return CallInfo(self.call_id, self.hotline, self.asterisk_language)
@@ -516,8 +520,8 @@ class Acd:
         await self._music(channel, stay, False)
         ring = stay.queue.ring_timeout
         dialed = self.clock()
-        dial = asyncio.ensure_future(
-            channel.exec("Dial", agent.endpoint, f"{ring:g}", "g", timeout=ring + LONGEST_CALL))
+        dial = asyncio.ensure_future(channel.exec(
+            "Dial", *_agent_dial(call, stay, agent.endpoint, ring), timeout=ring + LONGEST_CALL))
         marked = False
         waiter = stay.waiter
         if waiter is not None:  # held for the Dial: restored if Redis restarts empty meanwhile
@@ -700,6 +704,22 @@ def _excluding(caller: Caller, agent_id: str) -> Caller:
         affinity_agent=caller.affinity_agent, affinity_until=caller.affinity_until,
         excluded=caller.excluded | {agent_id},
     )
+
+
+def _agent_dial(call: AcdCall, stay: _Stay, endpoint: str, ring: float) -> tuple[str, str, str]:
+    """Dial's arguments for ringing an agent, the call's context as SIP headers on the agent's
+    leg (routing.agent_leg). The CRM link: the queue's template, else the hotline's; a
+    template that cannot be filled in (`ivr check` reports it) is left out, never the call."""
+    template = stay.queue.crm_url or call.crm_url
+    pop_url = None
+    if template:
+        try:
+            pop_url = crm_link(template, caller=call.caller_number, call_id=call.call_id, queue=stay.name,
+                               hotline=call.hotline, language=call.language)
+        except ValueError as exc:
+            log.warning("call %s: CRM URL template of queue %s left out: %s", call.call_id, stay.name, exc)
+    return agent_dial_arguments(endpoint, ring, call_id=call.call_id, queue=stay.name, hotline=call.hotline,
+                                language=call.language, customer=customer_kind(stay.caller), pop_url=pop_url)
 
 
 def _talk(answered_time: str | None, dial_length: float) -> float:

@@ -63,6 +63,9 @@ def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAsterisk]:
     asterisk.stop()
 
 
+# The CRM link of the example hotline in the test config (hotlines.yaml crm_url): agents'
+# phones get it filled in as X-IVR-Pop-Url. `,` `(` `)` make Asterisk's Dial parsing matter.
+CRM_URL = "https://crm.example/customer?phone={caller}&call={call_id}&q={queue}&lang={language}&tag=a,b(c)"
 # Hotlines the test config adds, on the example flow with its hours node pointed at a
 # schedule of their own: always closed, and open all week but a holiday today.
 CLOSED_HOTLINE = "4008000001"
@@ -85,6 +88,9 @@ def tier_config(tmp_path: Path, pbx: RealAsterisk, backend_url: str) -> Path:
 
     hotlines = config / "hotlines.yaml"
     text = hotlines.read_text()
+    flow_line = "    flow: main                   # flows/main.yaml\n"
+    assert text.count(flow_line) == 1, "the example hotline 4008001234's flow line"
+    text = text.replace(flow_line, f'{flow_line}    crm_url: "{CRM_URL}"\n')
     text = re.sub(r"mon-fri: \[.*?\]", 'mon-fri: ["00:00-24:00"]', text)
     text = re.sub(r"sat-sun: \[.*?\]", 'sat-sun: ["00:00-24:00"]', text)
     # The example's holidays and make-up days would decide some days' paths: the test does.

@@ -187,6 +187,9 @@ class Hotline(Strict):
     # error never drops the call.
     fallback_queue: str | None = None
     error_prompt: PromptId | None = None
+    # The agent's CRM pop-up link for calls of this hotline (routing.crm): a URL template with
+    # {caller} {call_id} {queue} {hotline} {language}. A queue's crm_url (routing.yaml) wins.
+    crm_url: str | None = None
 
 
 class Holiday(Strict):

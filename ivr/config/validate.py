@@ -40,6 +40,7 @@ from ivr.config.models import (
 from ivr.config.problems import Problem, one_of
 from ivr.config.yamlsource import Path, SourceMap
 from ivr.prompts.speech import prompts_needed
+from routing import crm
 from routing import wrapup
 from routing.config import BUILTIN_PAUSE_REASONS, AgentConfig, QueueConfig, RoutingConfig, Step, WrapUp
 from survey_engine.config import Match, SurveysConfig
@@ -296,6 +297,9 @@ def check_directory(d: DirectoryInput, flow_files: Iterable[str]) -> list[Proble
                     (*base, "recording", "filename"),
                     f"unknown placeholder {{{name}}} ({one_of(RECORDING_PLACEHOLDERS, name)})",
                 )
+        if hotline.crm_url is not None:
+            for message in crm.template_problems(hotline.crm_url):
+                at((*base, "crm_url"), message)
     for key, schedule in directory.schedules.items():
         problems += check_schedule(key, schedule, src)
     return problems
@@ -928,6 +932,9 @@ def check_routing(r: RoutingInput, d: DirectoryInput | None, flows: Mapping[str,
             if dest.dialplan is not None and not all(part.strip() for part in dest.dialplan.split(",")):
                 at((*path, "dialplan"), f"invalid dialplan place {dest.dialplan!r} (expected 'context,extension', both given)")
         graph.setdefault(name, [])
+        if queue.crm_url is not None:
+            for message in crm.template_problems(queue.crm_url):
+                at((*base, "crm_url"), message)
         if queue.wrap_up is not None:
             problems.extend(_wrap_up_problems(queue.wrap_up, base, src, d))
     for cycle in _cycles(graph):

@@ -406,6 +406,7 @@ class FlowRunner:
             dialplan_place=self.dialplan_place,
             vip=self.call.variables.get("vip", "").strip().lower() in ("1", "true", "yes"),
             prompt_path=self.prompt_path,
+            crm_url=self.call.hotline.crm_url,
         )
         issue = self.call.variables.get("issue") or queue
         result = await acd.route(call, queue, issue)

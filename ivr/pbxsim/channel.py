@@ -13,7 +13,9 @@ channel state it reads.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from ivr.pbxsim.caller import Agent, AgentBehaviour, Busy, CallerScript, HangUp, NoAnswer, Press
 from ivr.pbxsim.sounds import SoundLibrary
@@ -78,6 +80,127 @@ def parse_args(line: str) -> list[str]:
     return argv
 
 
+def separate_args(data: str, delim: str = ",", *, remove_chars: bool = True) -> list[str]:
+    """app.c __ast_app_separate_args: split at `delim` outside `(...)`, `[...]` and `"..."`;
+    a backslash keeps the next character literal. `remove_chars` (AST_STANDARD_APP_ARGS):
+    the quotes and backslashes are removed; without it (the RAW variant) they stay."""
+    args: list[str] = []
+    current: list[str] = []
+    paren = bracket = 0
+    quote = False
+    i = 0
+    while i < len(data):
+        ch = data[i]
+        if ch == "(":
+            paren += 1
+        elif ch == ")":
+            paren = max(0, paren - 1)
+        elif ch == "[":
+            bracket += 1
+        elif ch == "]":
+            bracket = max(0, bracket - 1)
+        elif ch == '"' and delim != '"':
+            quote = not quote
+            if remove_chars:
+                i += 1
+                continue
+        elif ch == "\\":
+            if remove_chars:
+                i += 1
+                if i < len(data):
+                    current.append(data[i])
+                i += 1
+                continue
+            current.append(ch)
+            i += 1
+            if i < len(data):
+                current.append(data[i])
+            i += 1
+            continue
+        elif ch == delim and not paren and not quote and not bracket:
+            args.append("".join(current))
+            current = []
+            i += 1
+            continue
+        current.append(ch)
+        i += 1
+    args.append("".join(current))
+    return args
+
+
+def parse_options(text: str) -> dict[str, str | None]:
+    """app.c ast_app_parse_options: one letter each, some with a `(argument)` (nested
+    parentheses counted; a backslash outside quotes removed, the next character kept; quotes
+    honoured only when the argument starts with one)."""
+    options: dict[str, str | None] = {}
+    i = 0
+    while i < len(text):
+        letter = text[i]
+        i += 1
+        if i < len(text) and text[i] == "(":
+            i += 1
+            quoted = i < len(text) and text[i] == '"'
+            depth, inside, argument = 1, False, []
+            while i < len(text):
+                ch = text[i]
+                if ch == "(" and not inside:
+                    depth += 1
+                elif ch == ")" and not inside:
+                    depth -= 1
+                    if depth == 0:
+                        i += 1
+                        break
+                elif ch == '"' and quoted:
+                    inside = not inside
+                    i += 1
+                    continue
+                elif ch == "\\":
+                    if not inside or text[i + 1:i + 2] == '"':
+                        i += 1
+                        ch = text[i] if i < len(text) else ""
+                    else:
+                        argument.append(ch)
+                        i += 1
+                        ch = text[i] if i < len(text) else ""
+                argument.append(ch)
+                i += 1
+            options[letter] = "".join(argument)
+        else:
+            options[letter] = None
+    return options
+
+
+def gosub_target(handler: str) -> tuple[str, str, str, list[str]]:
+    """Where a Dial b()/B() handler goes and its arguments: app_dial turns `^` into `,`, then
+    app_stack's Gosub takes the label up to the first `(` and splits what lies before the last
+    `)` as RAW arguments (ARG1...). (context, extension, priority, arguments)."""
+    text = handler.replace("^", ",")
+    label, paren, rest = text.partition("(")
+    arguments = separate_args(rest[:rest.rfind(")")] if ")" in rest else rest, remove_chars=False) if paren else []
+    parts = label.split(",")
+    while len(parts) < 3:
+        parts.insert(0, "")
+    context, extension, priority = parts[-3:]
+    return context, extension, priority, arguments
+
+
+def _agent_headers(arguments: Sequence[str]) -> dict[str, str]:
+    """[ivr-agent-headers] of dialplans/extensions_ivr.conf on a PJSIP channel: ARG1..ARG5 as
+    X-IVR-Call-Id, -Queue, -Hotline, -Language, -Customer; ARG6 as X-IVR-Pop-Url when not empty."""
+    names = ("X-IVR-Call-Id", "X-IVR-Queue", "X-IVR-Hotline", "X-IVR-Language", "X-IVR-Customer")
+    values = [*arguments, *[""] * 6]
+    headers = dict(zip(names, values))
+    if values[5]:
+        headers["X-IVR-Pop-Url"] = values[5]
+    return headers
+
+
+# What the dialplan's pre-dial handlers (Dial's b option) do to the agent's INVITE: context ->
+# the SIP headers they add, from the handler's arguments.
+PREDIAL_HANDLERS: Mapping[str, Callable[[Sequence[str]], dict[str, str]]] = MappingProxyType(
+    {"ivr-agent-headers": _agent_headers})
+
+
 @dataclass(frozen=True)
 class Heard:
     """Something the caller heard: a prompt or spoken value, and the key that cut it."""
@@ -100,6 +223,10 @@ class DialLeg:
     ended: float
     answered: float | None = None
     agent_left: bool = False
+    # Dial's b() pre-dial handler on the dialed channel: (context, extension, priority, its
+    # arguments), and the SIP headers it added to the INVITE the agent's phone got.
+    predial: tuple[str, str, str, tuple[str, ...]] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,6 +258,8 @@ class SimChannel:
     music: str | None = None  # the music-on-hold class playing (SET MUSIC ON), if any
     music_log: list[tuple[float, str]] = field(default_factory=list)  # (time, "on <class>" | "off")
     dials: list[DialLeg] = field(default_factory=list)
+    predial_handlers: Mapping[str, Callable[[Sequence[str]], dict[str, str]]] = field(
+        default_factory=lambda: PREDIAL_HANDLERS)
     # When the caller's channel was answered, on this clock: the dialplan's Answer() before the
     # AGI (0.0); None: not yet (ANSWER, or a Dial's answer, answers it). Asterisk's Dial sets
     # ANSWEREDTIME from it, not from the agent's answer.
@@ -537,16 +666,26 @@ class SimChannel:
             self.variables[key] = self.expand(value)
             return ["200 result=0"]
         if name == "dial":
-            return self._dial(parts)
+            return self._dial(data)
         if name in ("noop", "answer", "ringing", "progress", "musiconhold", "goto"):
             return ["200 result=0"]
         return ["200 result=-2"]
 
-    def _dial(self, parts: list[str]) -> list[str]:
+    def _dial(self, data: str) -> list[str]:
+        parts = separate_args(data)
         target = parts[0]
         ring = float(parts[1]) if len(parts) > 1 and parts[1] else 60.0
-        proceed = len(parts) > 2 and "g" in parts[2]
+        options = parse_options(parts[2]) if len(parts) > 2 else {}
+        proceed = "g" in options
         behaviour = self.agents.get(target)
+        predial: tuple[str, str, str, tuple[str, ...]] | None = None
+        headers: dict[str, str] = {}
+        if options.get("b"):
+            context, extension, priority, arguments = gosub_target(options["b"] or "")
+            predial = (context, extension, priority, tuple(arguments))
+            handler = self.predial_handlers.get(context)
+            if handler is not None and target.upper().startswith("PJSIP/"):
+                headers = handler(arguments)
         for name in ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS"):
             self.variables[name] = ""
         if not self.alive:  # no channel is requested (ami-silent.txt: no DialBegin)
@@ -559,7 +698,7 @@ class SimChannel:
 
         def unanswered(status: str) -> None:
             self.variables["DIALSTATUS"] = status
-            self.dials.append(DialLeg(target, status, began, self.now))
+            self.dials.append(DialLeg(target, status, began, self.now, predial=predial, headers=headers))
 
         if isinstance(behaviour, Busy):
             unanswered("BUSY")
@@ -589,7 +728,8 @@ class SimChannel:
             self.answered_at = answer_at
         self._bridge_ended(answer_at + talked)
         self.dials.append(DialLeg(target, "ANSWER", began, answer_at + talked, answer_at,
-                                  agent_left=event is None and behaviour.hangs_up_first))
+                                  agent_left=event is None and behaviour.hangs_up_first,
+                                  predial=predial, headers=headers))
         if event is not None:  # the caller hung up first
             return ["200 result=-1"]
         self.now = end

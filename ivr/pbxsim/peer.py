@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr.pbxsim.caller import AgentBehaviour, CallerScript
-from ivr.pbxsim.channel import Heard, SimChannel
+from ivr.pbxsim.channel import DialLeg, Heard, SimChannel
 from ivr.pbxsim.sounds import SoundLibrary
 
 _ids = itertools.count()
@@ -65,6 +65,8 @@ class CallResult:
     turnarounds: list[tuple[str, float]] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)  # the AGI script of each session, in order
     hangup_cause: int | None = None  # the cause a HangUp step gave (None: the caller's BYE, 16)
+    # The channel's Dials, in order: each agent leg, with the SIP headers its INVITE carried.
+    dials: list[DialLeg] = field(default_factory=list)
 
     @property
     def prompts(self) -> list[str]:
@@ -173,6 +175,7 @@ async def place_call(
     result.location = channel.location
     result.hung_up_by = channel.hung_up_by
     result.hangup_cause = channel.hangup_cause
+    result.dials = channel.dials
     result.call_seconds = channel.now
     if observer is not None:
         observer.call_ended(result)

@@ -684,7 +684,7 @@ class _PjAccount(pj.Account):  # type: ignore[misc]
         try:
             owner = self._owner()
             if owner is not None:
-                owner._offered(self, int(prm.callId))
+                owner._offered(self, int(prm.callId), str(prm.rdata.wholeMsg))
         except Exception:
             log.exception("rig phone: an incoming call was lost")
 
@@ -717,6 +717,9 @@ class RigPhone:
         self._reg_changed = asyncio.Event()
         self._reg_result: tuple[int, str, int] | None = None
         self.registrations = 0  # successful REGISTERs (the first and every refresh)
+        # Every INVITE that offered this phone a call, as received (start line, headers, SDP):
+        # what the PBX told the phone, e.g. the X-IVR-* headers of an agent leg.
+        self.invites: list[str] = []
 
     def __repr__(self) -> str:
         return f"RigPhone({self.user}@{self._server.host}:{self._server.port})"
@@ -740,7 +743,8 @@ class RigPhone:
             except RuntimeError:
                 pass
 
-    def _offered(self, account: _PjAccount, call_id: int) -> None:
+    def _offered(self, account: _PjAccount, call_id: int, invite: str = "") -> None:
+        self.invites.append(invite)
         loop, stack = self._loop, self._stack
         if loop is None or stack is None or not self._running or loop.is_closed():
             return  # no pjsua Call made for it: pjsua2 declines the call itself

@@ -260,3 +260,26 @@ def test_readme_sets_ivr_agi_to_the_url_extensions_conf_has(plan: Dialplan, exam
     url = plan.globals["IVR_AGI"]
     assert url == f"agi://{fastagi.bind}:{fastagi.port}"
     assert f"`IVR_AGI = {url}`" in _attaching_section()
+
+
+def test_agent_headers_handler_adds_the_headers_the_controller_passes(plan: Dialplan) -> None:
+    """[ivr-agent-headers], the ACD Dial's b() handler: ARGn sets routing.agent_leg.HEADERS[n-1]
+    on a PJSIP agent channel (X-IVR-Pop-Url only when given), then returns; pbxsim's model
+    of it (ivr.pbxsim.channel.PREDIAL_HANDLERS) says the same."""
+    from ivr.pbxsim.channel import PREDIAL_HANDLERS
+    from routing.agent_leg import HEADERS, PREDIAL_CONTEXT
+
+    steps = _steps(plan, PREDIAL_CONTEXT)
+    assert steps[0] == ("GotoIf", '$["${CHANNEL(channeltype)}" != "PJSIP"]?done')
+    added = [re.fullmatch(r"PJSIP_HEADER\(add,([\w-]+)\)=\$\{ARG(\d)\}", data) for app, data in steps if app == "Set"]
+    assert [(m.group(1), int(m.group(2))) for m in added if m] == [(name, n) for n, name in enumerate(HEADERS, 1)]
+    assert ("GotoIf", '$["${ARG6}" = ""]?done') in steps and steps[-1] == ("Return", "")
+    model = PREDIAL_HANDLERS[PREDIAL_CONTEXT]
+    assert model([f"v{n}" for n in range(1, 7)]) == {name: f"v{n}" for n, name in enumerate(HEADERS, 1)}
+    assert model([f"v{n}" for n in range(1, 6)] + [""]) == {name: f"v{n}" for n, name in enumerate(HEADERS[:5], 1)}
+
+
+def test_the_pre_dial_handler_has_its_modules() -> None:
+    (modules,) = conf("modules.conf").sections("modules")
+    loaded = {v.value for v in modules.variables if v.name == "load"}
+    assert {"app_stack.so", "res_pjsip_header_funcs.so", "func_channel.so"} <= loaded  # Gosub/Return, PJSIP_HEADER

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from asteriskkit import RealAsterisk, caller_number
+from ivr.rig.agents import AgentBehaviour, AgentPool
+from pbxfixtures import CRM_URL
+from routing.crm import crm_link
 from servekit import Served
-from tierkit import HOTLINE, Job, Rows, all_passed, run_jobs, scenario
+from tierkit import HOTLINE, Job, Rows, all_passed, explain, passed, phone, run_jobs, run_scenarios, scenario
 
 HOLD = 4.0  # seconds an agent phone talks before hanging up
 
@@ -128,4 +131,59 @@ def test_ten_callers_and_four_agents_at_once_without_cross_talk(
         if before["agent_id"] == after["agent_id"]:
             end = dt.datetime.fromisoformat(before["answered_at"]) + dt.timedelta(seconds=before["talk_seconds"])
             assert end <= dt.datetime.fromisoformat(after["answered_at"]), (before, after)
+    assert pbx.wait_no_channels(1.0) == []
+
+
+def sip_headers(message: str) -> dict[str, str]:
+    """A SIP message's headers (the last of a name wins)."""
+    head = message.replace("\r\n", "\n").split("\n\n", 1)[0]
+    return {name.strip(): value.strip() for name, sep, value in (line.partition(":") for line in head.split("\n")[1:]) if sep}
+
+
+async def test_the_agent_phone_gets_the_call_id_and_the_callers_context_in_the_invite(
+    tmp_path: Path, pbx: RealAsterisk, controller: Served
+) -> None:
+    """The ACD's Dial runs [ivr-agent-headers] on the agent's channel (the b() option): the
+    INVITE the agent's phone receives carries the call id of the call record, the queue, the
+    hotline, the language, the kind of customer and the hotline's CRM link, filled in and
+    intact through Asterisk's Dial parsing (the template has `,` `(` `)`)."""
+    agent = phone(pbx, "1001")  # in this process: its received INVITEs are read here
+    pool = AgentPool([agent], AgentBehaviour(answer_after=0.5, hold=3.0))
+    await pool.start()
+    try:
+        await pool.dial_code("*71")
+        try:
+            results = await run_scenarios(tmp_path, pbx, scenario("agent-headers", """
+- prompt: choose-language
+- press: {keys: "2", dtmf: inband}
+- language: en-US
+- prompt: main-menu
+- press: {keys: "1", dtmf: inband}
+- prompt: billing-menu
+- press: {keys: "2", dtmf: inband}
+- prompt: connecting-agent
+- agent: {within: 30}
+- hangup
+"""), caller="caller12", agents=pool)
+        finally:
+            await pool.dial_code("*72")
+    finally:
+        await pool.stop()
+    assert passed(results), explain(results)
+
+    number = caller_number("caller12")
+    (call,) = Rows(controller).ended_calls(number)
+    assert call["disposition"] == "answered", call
+    offered = [sip_headers(invite) for invite in agent.invites]
+    (headers,) = [h for h in offered if "X-IVR-Call-Id" in h]
+    assert headers["X-IVR-Call-Id"] == call["call_id"]
+    assert {name: value for name, value in headers.items() if name.startswith("X-IVR-") and name != "X-IVR-Call-Id"} == {
+        "X-IVR-Queue": "billing",
+        "X-IVR-Hotline": HOTLINE,
+        "X-IVR-Language": "en-US",
+        "X-IVR-Customer": "new",
+        "X-IVR-Pop-Url": crm_link(CRM_URL, caller=number, call_id=call["call_id"], queue="billing", hotline=HOTLINE,
+                                  language="en-US").replace(",", "%2C").replace("(", "%28").replace(")", "%29"),
+    }
+    assert headers["X-IVR-Pop-Url"].endswith(f"phone={number}&call={call['call_id']}&q=billing&lang=en-US&tag=a%2Cb%28c%29")
     assert pbx.wait_no_channels(1.0) == []

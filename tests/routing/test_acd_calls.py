@@ -18,6 +18,7 @@ import shutil
 import socket
 import datetime as dt
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from ivr.pbxsim import Agent, CallerScript, CallResult, HangUp, NoAnswer, Press,
 from ivr.pbxsim.caller import AgentBehaviour, Step
 from ivr.records.model import CallRow, Disposition, EventKind, QueueLeg
 from routing import service
-from routing.config import RoutingConfig, StateSettings
+from routing.config import Classification, RoutingConfig, StateSettings
 from routing.handoff import HandoffTarget
 from routing.memory_state import MemoryState
 from routing.model import Activity, Caller, OfferOutcome, Presence
@@ -158,8 +159,14 @@ async def acd_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
         assert acd is None or not acd.dispatcher.running  # the dispatcher task is gone
 
 
+def without_headers(line: str) -> str:
+    """An `EXEC Dial` line without its b() pre-dial handler (the agent leg's SIP headers,
+    asserted by the tests of their own): `EXEC Dial PJSIP/1002,5,g`."""
+    return re.sub(r"b\(ivr-agent-headers\^[^ ]*\)\)$", "", line) if line.startswith("EXEC Dial ") else line
+
+
 def sent(result: CallResult) -> list[str]:
-    return [line for direction, line in result.transcript if direction == "S"]
+    return [without_headers(line) for direction, line in result.transcript if direction == "S"]
 
 
 def dialed(result: CallResult) -> list[str]:
@@ -411,7 +418,7 @@ class SlowDialChannel:
         self.commands.append(type(command).__name__)
 
     async def exec(self, application: str, *arguments: str, timeout: float | None = None) -> int:
-        self.commands.append(f"EXEC {application} {','.join(arguments)}")
+        self.commands.append(without_headers(f"EXEC {application} {','.join(arguments)}"))
         assert timeout is not None and timeout > 3600  # a conversation may last an hour
         await asyncio.sleep(self.talk)
         self.variables.update(DIALSTATUS="ANSWER", ANSWEREDTIME=str(round(self.talk)))
@@ -661,3 +668,44 @@ async def test_a_write_that_timed_out_but_ran_leaves_no_ghost_caller_and_no_rese
     result = await rig.call()
     assert result.location == ("ivr-queue", "billing", "1")  # the live state failed: the dialplan's queue
     await assert_nobody_reserved(state)
+
+
+# --- the agent's INVITE ---------------------------------------------------------------------------
+
+
+async def test_the_agent_leg_carries_the_call_id_and_the_callers_context_as_sip_headers(acd_rig: RigFactory) -> None:
+    """One EXEC Dial, its b() pre-dial handler adding the headers ([ivr-agent-headers]): the
+    call id of the call record, queue, hotline, language, customer and the queue's CRM link,
+    which arrives intact through Dial's parsing although it holds `,` `(` `)`."""
+    rig = await acd_rig(routing(crm_url="https://crm.example/c?phone={caller}&call={call_id}&q={queue}&t=a,b(c)"))
+    await rig.ready("1001")
+    result = await rig.call(agents={"PJSIP/1001": Agent(answer_after=1.0, talk=5.0)}, caller_id="+8613700000009")
+    row = await rig.row(result)
+    (leg,) = result.dials
+    assert (leg.target, leg.status) == ("PJSIP/1001", "ANSWER")
+    assert leg.headers == {
+        "X-IVR-Call-Id": row.call_id,
+        "X-IVR-Queue": "billing",
+        "X-IVR-Hotline": "4008001234",
+        "X-IVR-Language": "en-US",
+        "X-IVR-Customer": "new",
+        "X-IVR-Pop-Url": f"https://crm.example/c?phone=%2B8613700000009&call={row.call_id}&q=billing&t=a%2Cb%28c%29",
+    }
+    dials = [line for direction, line in result.transcript if direction == "S" and line.startswith("EXEC Dial")]
+    assert len(dials) == 1 and dials[0].startswith("EXEC Dial PJSIP/1001,5,gb(ivr-agent-headers^s^1(")
+    # No AGI command more than before: the headers travel in the Dial.
+    commands = sent(result)
+    dial = commands.index("EXEC Dial PJSIP/1001,5,g")
+    assert commands[dial - 2:dial + 3] == ['SET VARIABLE IVR_STATUS "AGENT"', "SET MUSIC OFF", "EXEC Dial PJSIP/1001,5,g",
+                                           "GET VARIABLE DIALSTATUS", "GET VARIABLE ANSWEREDTIME"]
+
+
+async def test_without_a_crm_url_the_agent_leg_has_no_pop_url_and_a_vip_is_told(acd_rig: RigFactory) -> None:
+    config = routing()
+    rig = await acd_rig(config.model_copy(update={"classification": Classification(vip_numbers=("13800138000",))}))
+    await rig.ready("1001")
+    result = await rig.call(agents={"PJSIP/1001": Agent(answer_after=1.0, talk=5.0)}, caller_id="+8613800138000")
+    (leg,) = result.dials
+    assert "X-IVR-Pop-Url" not in leg.headers
+    assert leg.headers["X-IVR-Customer"] == "vip"
+    assert leg.predial is not None and leg.predial[:3] == ("ivr-agent-headers", "s", "1")

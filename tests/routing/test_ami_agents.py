@@ -90,7 +90,8 @@ class Rig:
 
 
 def dialed(result: CallResult) -> list[str]:
-    return [line.split()[2] for direction, line in result.transcript
+    """Dial's target, ring timeout and options, without the b() handler (the SIP headers)."""
+    return [line.split()[2].partition("b(ivr-agent-headers^")[0] for direction, line in result.transcript
             if direction == "S" and line.startswith("EXEC Dial")]
 
 
