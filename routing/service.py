@@ -21,7 +21,7 @@ A typical call, as AGI commands:
     SAY NUMBER 2 ""
     SET MUSIC ON default
     SET MUSIC OFF                         an agent was reserved
-    EXEC Dial PJSIP/1001,15,g
+    EXEC Dial PJSIP/1001,15,gb(ivr-agent-headers^s^1(...))
     GET VARIABLE DIALSTATUS               ANSWER / NOANSWER / BUSY / CONGESTION / CHANUNAVAIL / CANCEL
     GET VARIABLE ANSWEREDTIME             the caller's seconds since its own answer (see below)
 
@@ -48,13 +48,13 @@ import logging
 import math
 import random
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol, TypeVar
 
 from ivr.agi.commands import Command, GetData, SetMusic
 from ivr.agi.errors import AgiError, AgiHangup
-from ivr.records.model import CallbackRequest, Disposition, EventKind, QueueLeg
+from ivr.records.model import CallbackRequest, Disposition, EventKind, PathEvent, QueueLeg
 from routing import decision
 from routing.agent_leg import agent_dial_arguments, customer_kind
 from routing.classify import PastCall, classify
@@ -63,6 +63,7 @@ from routing.crm import crm_link
 from routing.dispatch import Dispatcher, Signal, Waiter
 from routing.handoff import CallInfo, HandoffTarget, hand_off_to_dialplan
 from routing.model import AgentState, Caller, OfferOutcome, OverflowCause, Presence
+from routing.offers import Offer, OfferWatcher
 from routing.repairs import Repairs
 from routing.state import LiveState, StateUnavailable
 
@@ -182,6 +183,10 @@ class AcdCall:
     prompt_path: Callable[[str], str] | None = None
     # The hotline's CRM URL template (hotlines.yaml crm_url); a queue's own crm_url wins.
     crm_url: str | None = None
+    # The call's path so far and its variables (the flow's own, read when an agent is
+    # offered the call: the agent desktop's screen pop shows them).
+    events: Sequence[PathEvent] = ()
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     def info(self) -> CallInfo:
         return CallInfo(self.call_id, self.hotline, self.asterisk_language)
@@ -290,6 +295,7 @@ class Acd:
         self.history = history
         self.dispatcher = Dispatcher(lambda: self.config, state, clock, rng, max_idle=max_idle)
         self.repairs = Repairs()  # clean-ups the live state refused, retried until done
+        self.watcher: OfferWatcher | None = None  # the agent desktop, when it runs
         self._longest_window = max((q.busy_window for q in config.queues.values()), default=3600.0)
         self._check(config)
 
@@ -514,6 +520,10 @@ class Acd:
         stay.reserved = agent_id
         stay.offers += 1
         await self.state.note_offered(stay.name, agent_id)
+        self._tell("offered", lambda watcher: watcher.offered(Offer(
+            call_id=call.call_id, hotline=call.hotline, caller_number=call.caller_number, language=call.language,
+            queue=stay.name, agent_id=agent_id, caller=stay.caller, at=started, events=tuple(call.events),
+            variables=dict(call.variables), crm_url=call.crm_url)))
         # Should this controller stop or die during the Dial, the dialplan hangs up when the
         # agent's call is over, instead of queueing the caller again (extensions_ivr.conf).
         await channel.set_variable("IVR_STATUS", "AGENT")
@@ -555,6 +565,7 @@ class Acd:
                 await self.state.enqueue(stay.caller)
         if outcome is not OfferOutcome.ANSWERED:
             self._record(call, EventKind.OFFER, f"{agent_id}: {outcome.value} after {ended - started:.0f} s", ended)
+            self._tell("offer_over", lambda watcher: watcher.offer_over(call.call_id, agent_id, outcome, ended))
             stay.reserved = None
             after = await self.state.offer_ended(agent_id, call.call_id, outcome, ended,
                                                  misses_before_not_ready=stay.queue.misses_before_not_ready)
@@ -573,11 +584,19 @@ class Acd:
         stay.answered_at = answered_at
         stay.talk = talk
         stay.ended_by = "agent" if result == 0 else "caller"
-        stay.wrap = agent.wrap_up
+        # A queue whose wrap-up code is required keeps the agent in wrap-up until the code is
+        # picked (the desk ends it early) or its time limit passes; without a desk nobody
+        # could pick one, so the agent's own wrap-up applies.
+        wrap_up = stay.queue.wrap_up
+        coding = wrap_up is not None and wrap_up.required and self.watcher is not None
+        stay.wrap = max(agent.wrap_up, wrap_up.limit) if coding and wrap_up is not None else agent.wrap_up
         self._record(call, EventKind.OFFER, f"{agent_id}: answered after {answered_at - started:.0f} s", answered_at)
         self._record(call, EventKind.CONNECTED, agent_id, answered_at)
+        wrap = stay.wrap
         await self._quietly(call, "call_ended", lambda: self.state.call_ended(
-            agent_id, call.call_id, ended, wrap_up=agent.wrap_up, keep_after=ended - self._longest_window))
+            agent_id, call.call_id, ended, wrap_up=wrap, keep_after=ended - self._longest_window))
+        self._tell("call_ended", lambda watcher: watcher.call_ended(
+            call.call_id, agent_id, stay.name, ended, ended + wrap))
         return _Answered(agent_id, stay.ended_by)
 
     async def _connected(self, call: AcdCall, stay: _Stay, agent_id: str, at: float) -> bool:
@@ -586,6 +605,7 @@ class Acd:
         stay.agent_id = agent_id
         if stay.waiter is not None and stay.waiter.agent_id == agent_id:
             stay.waiter.answered_at = at
+        self._tell("connected", lambda watcher: watcher.connected(call.call_id, agent_id, at))
         await self._quietly(call, "offer_ended", lambda: self.state.offer_ended(
             agent_id, call.call_id, OfferOutcome.ANSWERED, at,
             misses_before_not_ready=stay.queue.misses_before_not_ready))
@@ -593,6 +613,15 @@ class Acd:
             stay.enqueued = False
             await self._quietly(call, "dequeue", lambda: self.state.dequeue(call.call_id))
         return True
+
+    def _tell(self, what: str, tell: Callable[[OfferWatcher], None]) -> None:
+        """Tell the watcher (the agent desktop) of an offer's step; its failure is not the call's."""
+        if self.watcher is None:
+            return
+        try:
+            tell(self.watcher)
+        except Exception:  # noqa: BLE001 - a page must never cost a caller
+            log.exception("offer watcher failed on %s", what)
 
     def _note_not_ready(self, call: AcdCall, stay: _Stay, agent_id: str, after: AgentState) -> None:
         if after.presence is Presence.NOT_READY and after.missed >= stay.queue.misses_before_not_ready:

@@ -118,6 +118,21 @@ class StaffingSettings(Strict):
     shrinkage: float = Field(0.3, ge=0, lt=1)  # share of paid time agents are not available
 
 
+class DeskSettings(Strict):
+    """The agent desktop: a web app served by `ivr serve` (desk/)."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = Field(8090, ge=0, le=65535)
+    # Send the session cookie over HTTPS only: on when a TLS reverse proxy is in front.
+    secure_cookies: bool = False
+    # Roles that see a caller's whole number on a screen pop (others see it as privacy.caller_number
+    # masks it; under `full` everyone sees it).
+    full_number_roles: tuple[Literal["agent", "supervisor", "admin"], ...] = ("supervisor", "admin")
+    # Connections at once: every open page holds one for its live updates.
+    max_connections: int = Field(2048, ge=16)
+
+
 class PrivacySettings(Strict):
     # full: store as received; mask: keep the last 4 digits; hash: salted SHA-256.
     caller_number: Literal["full", "mask", "hash"] = "mask"
@@ -150,6 +165,7 @@ class ServerConfig(Strict):
     prompts: PromptSettings = PromptSettings()
     metrics: MetricsSettings = MetricsSettings()
     staffing: StaffingSettings = StaffingSettings()
+    desk: DeskSettings = DeskSettings()
     pidfile: Path = Path("var/ivr.pid")
     # The admin interface of `ivr serve` (JSON lines over a Unix-domain socket, mode 0660):
     # `ivr agents` and `ivr queues` talk to it. Relative to the configuration directory.

@@ -407,6 +407,8 @@ class FlowRunner:
             vip=self.call.variables.get("vip", "").strip().lower() in ("1", "true", "yes"),
             prompt_path=self.prompt_path,
             crm_url=self.call.hotline.crm_url,
+            events=self.call.events,
+            variables=self.call.variables,
         )
         issue = self.call.variables.get("issue") or queue
         result = await acd.route(call, queue, issue)
