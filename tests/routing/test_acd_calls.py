@@ -709,3 +709,18 @@ async def test_without_a_crm_url_the_agent_leg_has_no_pop_url_and_a_vip_is_told(
     assert "X-IVR-Pop-Url" not in leg.headers
     assert leg.headers["X-IVR-Customer"] == "vip"
     assert leg.predial is not None and leg.predial[:3] == ("ivr-agent-headers", "s", "1")
+
+
+async def test_a_required_wrap_up_code_without_a_desk_keeps_the_agents_own_wrap_up(acd_rig: RigFactory) -> None:
+    """Nobody could pick a code without the agent desk: the agent is not held for the code's
+    time limit (a controller run without the desk, e.g. the real-PBX tier's example config)."""
+    config = routing(wrap_up={"required": True, "limit": 120, "codes": [{"code": "other"}]})
+    config = config.model_copy(update={"agents": {**config.agents, "1001": config.agents["1001"].model_copy(
+        update={"wrap_up": 7})}})
+    rig = await acd_rig(config)
+    await rig.ready("1001")
+    result = await rig.call(agents={"PJSIP/1001": Agent(answer_after=1.0, talk=2.0)})
+    (leg,) = (await rig.row(result)).queue_legs
+    assert leg.wrap_seconds == 7
+    state = await rig.state.agent("1001")
+    assert state.wrap_up_until - state.idle_since == pytest.approx(7)
