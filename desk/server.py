@@ -10,17 +10,14 @@ would not hold on another.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from aiohttp import web
-
 from desk.web import DeskWeb, desk_app
-from survey_engine.connguard import ConnectionGuard
+from survey_engine.connguard import ConnectionGuard, GuardedSite, start_guarded
 
 log = logging.getLogger(__name__)
 
@@ -58,29 +55,13 @@ def desk_secret(config_dir: Path, environ: Mapping[str, str], *, shared_store: b
     return fresh
 
 
-class DeskServer:
-    def __init__(self, runner: web.AppRunner, server: asyncio.Server, port: int, guard: ConnectionGuard) -> None:
-        self._runner = runner
-        self._server = server
-        self.port = port
-        self.guard = guard
-
-    async def close(self) -> None:
-        self._server.close()
-        await self._runner.cleanup()
-        await self._server.wait_closed()
+# The desk's HTTP server, started by `start_desk`.
+DeskServer = GuardedSite
 
 
 async def start_desk(desk: DeskWeb, *, host: str, port: int, max_connections: int) -> DeskServer:
-    runner = web.AppRunner(desk_app(desk), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    guard = ConnectionGuard(max_connections, STREAM_LIFETIME)
-    assert runner.server is not None
-    try:
-        server = await asyncio.get_running_loop().create_server(guard.factory(runner.server), host, port, backlog=512)
-    except OSError:
-        await runner.cleanup()
-        raise
-    bound = int(server.sockets[0].getsockname()[1])
-    log.info("agent desk on http://%s:%d (at most %d connections)", host, bound, max_connections)
-    return DeskServer(runner, server, bound, guard)
+    # A second to end the open event streams at a stop: a browser reconnects by itself.
+    site = await start_guarded(desk_app(desk), ConnectionGuard(max_connections, STREAM_LIFETIME), host=host,
+                               port=port, backlog=512, shutdown_timeout=1.0)
+    log.info("agent desk on http://%s:%d (at most %d connections)", host, site.port, max_connections)
+    return site

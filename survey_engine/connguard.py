@@ -17,6 +17,8 @@ import resource
 import time
 from collections.abc import Callable
 
+from aiohttp import web
+
 log = logging.getLogger(__name__)
 
 LOG_EVERY = 10.0  # seconds between two log lines about refused or cut-off connections
@@ -108,3 +110,34 @@ class _Guarded(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self._inner is not None:
             self._inner.resume_writing()
+
+
+class GuardedSite:
+    """An aiohttp app served behind a ConnectionGuard (`start_guarded`): its port and guard."""
+
+    def __init__(self, runner: web.AppRunner, server: asyncio.Server, port: int, guard: ConnectionGuard) -> None:
+        self._runner = runner
+        self._server = server
+        self.port = port
+        self.guard = guard
+
+    async def close(self) -> None:
+        self._server.close()
+        await self._runner.cleanup()  # ends the open connections
+        await self._server.wait_closed()
+
+
+async def start_guarded(app: web.Application, guard: ConnectionGuard, *, host: str, port: int, backlog: int,
+                        shutdown_timeout: float = 60.0) -> GuardedSite:
+    """Serve `app` on host:port (0: any free port, see `.port`) behind `guard`, with no access
+    log (the form's URLs carry tokens). OSError: the port is taken or the address not this host's."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    assert runner.server is not None  # set by setup()
+    try:
+        server = await asyncio.get_running_loop().create_server(guard.factory(runner.server), host, port,
+                                                                backlog=backlog)
+    except OSError:
+        await runner.cleanup()
+        raise
+    return GuardedSite(runner, server, int(server.sockets[0].getsockname()[1]), guard)

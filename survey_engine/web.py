@@ -23,7 +23,7 @@ from aiohttp.typedefs import Handler
 
 from ivr.flow.context import Clock, utc_now
 from ivr.records.model import CallRow, QueueLeg
-from survey_engine.connguard import ConnectionGuard, default_limit
+from survey_engine.connguard import ConnectionGuard, GuardedSite, default_limit, start_guarded
 from survey_engine.config import SurveysConfig
 from survey_engine.followup import follow_up
 from survey_engine.links import FeedbackLinks, LinkExpired, LinkInvalid, SignedCall
@@ -363,19 +363,8 @@ def feedback_app(form: FeedbackForm, *, body_timeout: float = BODY_TIMEOUT) -> w
     return app
 
 
-class FeedbackWeb:
-    """The form's HTTP server, started by `start_feedback_web`."""
-
-    def __init__(self, runner: web.AppRunner, server: asyncio.Server, port: int, guard: ConnectionGuard) -> None:
-        self._runner = runner
-        self._server = server
-        self.port = port
-        self.guard = guard
-
-    async def close(self) -> None:
-        self._server.close()
-        await self._runner.cleanup()  # ends the open connections
-        await self._server.wait_closed()
+# The form's HTTP server, started by `start_feedback_web`.
+FeedbackWeb = GuardedSite
 
 
 async def start_feedback_web(
@@ -388,16 +377,7 @@ async def start_feedback_web(
     (`max_connections` None: a share of the descriptor limit)."""
     form = FeedbackForm(calls, surveys, settings, secret, clock=clock, new_id=new_id)
     app = feedback_app(form, body_timeout=body_timeout)
-    # No access log: every URL carries a token, which is as good as a password for that call.
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
     guard = ConnectionGuard(default_limit() if max_connections is None else max_connections, connection_lifetime)
-    assert runner.server is not None  # set by setup()
-    try:
-        server = await asyncio.get_running_loop().create_server(guard.factory(runner.server), host, port, backlog=128)
-    except OSError:  # the port is taken or the address is not this host's
-        await runner.cleanup()
-        raise
-    bound = int(server.sockets[0].getsockname()[1])
-    log.info("web feedback form on http://%s:%d (at most %d connections at once)", host, bound, guard.limit)
-    return FeedbackWeb(runner, server, bound, guard)
+    site = await start_guarded(app, guard, host=host, port=port, backlog=128)
+    log.info("web feedback form on http://%s:%d (at most %d connections at once)", host, site.port, guard.limit)
+    return site

@@ -18,18 +18,9 @@ from ivr.cli.common import config_option, db_option, fail, load
 
 if TYPE_CHECKING:
     from desk.accounts import AccountStore
+    from ivr.config.loader import LoadedConfig
 
 T = TypeVar("T")
-
-
-def _target(config_dir: Path, db: str | None) -> Path | str:
-    loaded = load("users", config_dir)
-    if db is not None:
-        return db if "://" in db else Path(db)
-    store = loaded.server.store
-    if store.url is not None:
-        return store.url
-    return store.sqlite_path if store.sqlite_path.is_absolute() else loaded.config_dir / store.sqlite_path
 
 
 async def _with_store(target: Path | str, work: Callable[[AccountStore], Awaitable[T]]) -> T:
@@ -48,11 +39,13 @@ async def _with_store(target: Path | str, work: Callable[[AccountStore], Awaitab
         await engine.dispose()
 
 
-def _run(config_dir: Path, db: str | None, work: Callable[[AccountStore], Awaitable[T]]) -> T:
+def _run(loaded: LoadedConfig, db: str | None, work: Callable[[AccountStore], Awaitable[T]]) -> T:
+    """`work` on the accounts of the store `ivr serve` uses (or --db), created if missing."""
     from desk.accounts import AccountError
+    from ivr.metrics.source import store_target
 
     try:
-        return asyncio.run(_with_store(_target(config_dir, db), work))
+        return asyncio.run(_with_store(store_target(loaded, db, must_exist=False), work))
     except AccountError as exc:
         fail("users", str(exc))
 
@@ -93,7 +86,7 @@ def add(username: str, role: str, agent_id: str | None, language: str, password:
         await store.add(username, secret, Role(role), agent_id=agent_id, language=language,
                         now=dt.datetime.now(dt.timezone.utc))
 
-    _run(config_dir, db, work)
+    _run(loaded, db, work)
     click.echo(f"account {username} added ({role}{', agent ' + agent_id if agent_id else ''}, {language})")
 
 
@@ -107,7 +100,7 @@ def list_(config_dir: Path, db: str | None) -> None:
         return [f"{a.username}\t{a.role.value}\t{a.agent_id or '-'}\t{a.language}\t"
                 f"{'disabled' if a.disabled else 'enabled'}" for a in await store.all()]
 
-    lines = _run(config_dir, db, work)
+    lines = _run(load("users", config_dir), db, work)
     click.echo("username\trole\tagent\tlanguage\tstatus")
     for line in lines:
         click.echo(line)
@@ -125,7 +118,7 @@ def passwd(username: str, password: str | None, config_dir: Path, db: str | None
     async def work(store: AccountStore) -> None:
         await store.set_password(username, secret)
 
-    _run(config_dir, db, work)
+    _run(load("users", config_dir), db, work)
     click.echo(f"password of {username} changed; its sessions have ended")
 
 
@@ -135,12 +128,7 @@ def passwd(username: str, password: str | None, config_dir: Path, db: str | None
 @db_option
 def disable(username: str, config_dir: Path, db: str | None) -> None:
     """Refuse an account's logins and end its sessions."""
-
-    async def work(store: AccountStore) -> None:
-        await store.set_disabled(username, True)
-
-    _run(config_dir, db, work)
-    click.echo(f"account {username} disabled")
+    _set_disabled(username, True, config_dir, db)
 
 
 @users.command("enable")
@@ -149,9 +137,12 @@ def disable(username: str, config_dir: Path, db: str | None) -> None:
 @db_option
 def enable(username: str, config_dir: Path, db: str | None) -> None:
     """Let a disabled account log in again."""
+    _set_disabled(username, False, config_dir, db)
 
+
+def _set_disabled(username: str, disabled: bool, config_dir: Path, db: str | None) -> None:
     async def work(store: AccountStore) -> None:
-        await store.set_disabled(username, False)
+        await store.set_disabled(username, disabled)
 
-    _run(config_dir, db, work)
-    click.echo(f"account {username} enabled")
+    _run(load("users", config_dir), db, work)
+    click.echo(f"account {username} {'disabled' if disabled else 'enabled'}")

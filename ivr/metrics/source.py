@@ -65,10 +65,11 @@ class NoDatabase(Exception):
     """There is no call-record database where the configuration says (the message says where)."""
 
 
-def store_target(loaded: LoadedConfig, db: str | None = None) -> Path | str:
+def store_target(loaded: LoadedConfig, db: str | None = None, *, must_exist: bool = True) -> Path | str:
     """`db` (a SQLite path or a postgresql:// URL), else server.yaml's store.url, else its
     store.sqlite_path against the configuration directory, as `ivr serve` uses it. A missing
-    SQLite file is an error: opening it would create an empty database and report nothing."""
+    SQLite file is an error (opening it would create an empty database and report nothing),
+    unless `must_exist` is off: a command that writes (`ivr users add`) creates it."""
     if db is not None and "://" in db:
         return db
     if db is None and loaded.server.store.url is not None:
@@ -78,7 +79,7 @@ def store_target(loaded: LoadedConfig, db: str | None = None) -> Path | str:
         path = path if path.is_absolute() else loaded.config_dir / path
     else:
         path = Path(db)
-    if not path.is_file():
+    if must_exist and not path.is_file():
         raise NoDatabase(f"no call-record database at {path} (give --db, or the --config `ivr serve` uses)")
     return path
 
