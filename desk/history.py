@@ -59,12 +59,12 @@ class CallerHistory:
                        followups.c.deadline, followups.c.reasons)
                 .where(followups.c.call_id.in_(ids), followups.c.status != "closed")
                 .order_by(followups.c.deadline))).all()
-        history = [
-            PastContact(call_id=row.call_id, ended_at=row.ended_at, queue=legs.get(row.call_id, (None, None))[0],
-                        agent_id=legs.get(row.call_id, (None, None))[1], disposition=row.disposition,
-                        wrap_code=codes.get(row.call_id), scores=tuple(scores.get(row.call_id, ())))
-            for row in rows
-        ]
+        history: list[PastContact] = []
+        for row in rows:
+            queue, agent_id = legs.get(row.call_id, (None, None))
+            history.append(PastContact(call_id=row.call_id, ended_at=row.ended_at, queue=queue, agent_id=agent_id,
+                                       disposition=row.disposition, wrap_code=codes.get(row.call_id),
+                                       scores=tuple(scores.get(row.call_id, ()))))
         open_items = [OpenItem(item_id=i.item_id, call_id=i.call_id, category=i.category, urgency=i.urgency,
                                deadline=i.deadline, reasons=tuple(json.loads(i.reasons)), overdue=i.deadline < now)
                       for i in items]

@@ -55,9 +55,6 @@ class Hub:
                 if not pages:
                     del self._pages[key]
 
-    def watched(self, key: str) -> bool:
-        return key in self._pages
-
     def keys(self) -> list[str]:
         return list(self._pages)
 

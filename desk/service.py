@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from desk.accounts import Account, Role
 from desk.history import CallerHistory
@@ -34,6 +34,7 @@ from ivr.admin import (
     ErrorResponse,
     PauseRequest,
     PresenceRequest,
+    PresenceResponse,
 )
 from ivr.records.masking import Policy
 from ivr.records.schema import frontline_feedback
@@ -43,7 +44,7 @@ from routing.model import OfferOutcome
 from routing.offers import Offer
 from routing.state import LiveState, StateUnavailable
 from routing.wrapup import is_leaf
-from survey_engine.config import SurveysConfig
+from survey_engine.config import FollowUps, SurveysConfig
 from survey_engine.contacts import ContactSeal
 from survey_engine.model import FollowUp, Urgency
 from survey_engine.store import SurveyStore
@@ -120,7 +121,6 @@ class DeskService:
         self._presence: dict[str, dict[str, Any]] = {}  # agent id -> last pushed view
         self._watch: asyncio.Task[None] | None = None
         self._numbers: OrderedDict[str, str] = OrderedDict()  # call id -> caller number, recent calls
-        self.pops_sent = 0
 
     # --- life --------------------------------------------------------------------------------
 
@@ -196,7 +196,6 @@ class DeskService:
         desk = self._desk(offer.agent_id)
         if desk.current == offer.call_id:  # not missed meanwhile: a page that reconnects gets it
             desk.pop = pop
-        self.pops_sent += 1
         self.hub.publish(offer.agent_id, Event("pop", pop.to_json()))
 
     async def _open_wrap_up(self, call_id: str, agent_id: str, queue: str, at: float, deadline: float,
@@ -265,11 +264,11 @@ class DeskService:
         answer = await self.admin.handle(request)
         if isinstance(answer, ErrorResponse):
             return Refused("presence", 409, answer.error)
-        view = await self._agent_view(account.agent_id)
-        if view is not None:
-            self._presence[account.agent_id] = view
-            self.hub.publish(account.agent_id, Event("presence", view))
-        return view or {}
+        assert isinstance(answer, PresenceResponse)  # the answer to a presence op
+        view = _presence_json(answer.agent)
+        self._presence[account.agent_id] = view
+        self.hub.publish(account.agent_id, Event("presence", view))
+        return view
 
     async def _watch_presence(self) -> None:
         """Push every change of a watched agent's presence, whoever made it (the phone's
@@ -352,22 +351,25 @@ class DeskService:
         if call_id not in self._desk(agent_id).recent and not await self.history.handled(call_id, agent_id):
             return Refused("not_yours", 403)
         surveys = self.surveys_config()
-        settings = surveys.followups if surveys is not None else None
+        # Without surveys.yaml, the follow-up rules' defaults (owner, deadlines), as for a survey.
+        settings = surveys.followups if surveys is not None else FollowUps()
+        level = cast(Urgency, urgency)
         pop = self._desk(agent_id).pop
         queue = pop.queue if pop is not None and pop.call_id == call_id else await self._queue_of(call_id, agent_id)
         now = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
         feedback_id = self.new_id()
-        hours = settings.deadlines.hours(urgency) if settings is not None else 24.0  # type: ignore[arg-type]
-        owner = settings.owners.owner(kind, queue) if settings is not None else "supervisor"
-        contact = await self._contact(call_id)
+        owner = settings.owners.owner(kind, queue)
+        # The number as received (the store keeps it masked): known for calls offered since this
+        # controller started; after a restart the item is opened without a contact.
+        contact = self._numbers.get(call_id)
+        keep = settings.keep_contact
         item = FollowUp(
             item_id=self.new_id(), response_id=f"frontline:{feedback_id}", call_id=call_id, category=kind,
-            urgency=urgency,  # type: ignore[arg-type]
-            owner=owner, created_at=now, deadline=now + dt.timedelta(hours=hours),
+            urgency=level, owner=owner, created_at=now,
+            deadline=now + dt.timedelta(hours=settings.deadlines.hours(level)),
             reasons=(f"frontline {kind} from agent {agent_id}: {text}",), queue=queue, agent=agent_id,
-            contact=self.contacts.shown(contact) if settings is None or settings.keep_contact else None,
+            contact=self.contacts.shown(contact) if keep else None,
         )
-        keep = settings is None or settings.keep_contact
         await self.surveys.save_followup(item, sealed=self.contacts.seal(contact).sealed if keep else None)
         async with self.surveys.engine.begin() as conn:
             await conn.execute(frontline_feedback.insert().values(
@@ -379,11 +381,6 @@ class DeskService:
     async def _queue_of(self, call_id: str, agent_id: str) -> str:
         found = await self.wrapups.get(call_id, agent_id)
         return found.queue if found is not None else ""
-
-    async def _contact(self, call_id: str) -> str | None:
-        """The number as received (the store keeps it masked): known for calls offered since
-        this controller started; after a restart an item is opened without a contact."""
-        return self._numbers.get(call_id)
 
     # --- pops asked for by id -----------------------------------------------------------------------
 

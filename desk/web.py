@@ -24,7 +24,7 @@ from aiohttp import web
 
 from desk.accounts import Account, AccountStore, Role
 from desk.hub import CUT_OFF, Event
-from desk.i18n import TEXTS, texts
+from desk.i18n import texts
 from desk.ratelimit import LoginLimiter
 from desk.service import FEEDBACK_KINDS, URGENCIES, DeskService, FeedbackFiled, Refused
 from desk.sessions import COOKIE, Session, Sessions
@@ -126,8 +126,7 @@ class DeskWeb:
         account = request[ACCOUNT]
         return self.render("agent.html", language=account.language, account=account,
                            csrf=self.sessions.csrf_token(request[SESSION]), feedback_kinds=FEEDBACK_KINDS,
-                           urgencies=URGENCIES, texts_json=TEXTS[account.language if account.language in TEXTS
-                                                                 else "en-US"])
+                           urgencies=URGENCIES, texts_json=texts(account.language))
 
     # --- the live stream -----------------------------------------------------------------------------
 
