@@ -43,6 +43,7 @@ from ivr.metrics.model import EXPORT_KINDS as KINDS
 from ivr.metrics.model import ExportKind as Kind
 
 if TYPE_CHECKING:
+    from ivr.config.loader import LoadedConfig
     from ivr.metrics.model import Width
 
 MINUTES = {"15": 15, "30": 30, "60": 60, "day": 1440}
@@ -54,6 +55,21 @@ def days(command: str, since: dt.datetime | None, until: dt.datetime | None) -> 
     if first is not None and last is not None and last < first:
         fail(command, f"--until {last} is before --since {first}")
     return first, last
+
+
+def reading(command: str, loaded: LoadedConfig, db: str | None, since: dt.datetime | None,
+            until: dt.datetime | None, minutes: str | None) -> tuple[Path | str, dt.date | None, dt.date | None, Width]:
+    """What a command reading the store was given: the store (no database: exit 2), the first
+    and last day, and the interval width (--minutes, else server.yaml's)."""
+    from ivr.metrics.source import NoDatabase, store_target
+
+    try:
+        target = store_target(loaded, db)
+    except NoDatabase as exc:
+        fail(command, str(exc))
+    first, last = days(command, since, until)
+    width = cast("Width", MINUTES[minutes] if minutes is not None else loaded.server.metrics.interval_minutes)
+    return target, first, last, width
 
 
 def clock(now: dt.datetime | None) -> dt.datetime:
@@ -117,7 +133,7 @@ def export(
 ) -> None:
     """Export calls, queue legs, interval figures, agent figures or the IVR funnel."""
     from ivr.metrics.exporting import Job, cpus, write_export
-    from ivr.metrics.source import Hotlines, NoDatabase, Scope, bulk_reading, store_target
+    from ivr.metrics.source import Hotlines, Scope, bulk_reading
 
     command = f"export {kind}"
     if kind == "ivr" and queue is not None:
@@ -125,13 +141,8 @@ def export(
     loaded = load(command, config_dir)
     if kind == "agents" and queue is not None and loaded.routing is None:
         fail(command, "--queue needs routing.yaml to know which agents serve the queue")
-    try:
-        target = store_target(loaded, db)
-    except NoDatabase as exc:
-        fail(command, str(exc))
-    first, last = days(command, since, until)
+    target, first, last, width = reading(command, loaded, db, since, until, minutes)
     settings = loaded.server.metrics
-    width = cast("Width", MINUTES[minutes] if minutes is not None else settings.interval_minutes)
     hotlines = Hotlines.from_config(loaded)
     # Agents count the calls of every queue they took: their queue is chosen from routing.yaml.
     scope = Scope(first, last, None if kind == "agents" else queue, hotline)

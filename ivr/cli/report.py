@@ -10,20 +10,19 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import click
 
 from ivr.cli.common import UnknownQueue, check_queue, config_option, configured_queue, db_option, fail, load
 from ivr.cli.export import (
-    MINUTES,
     clock,
-    days,
     hotline_option,
     jobs_option,
     minutes_option,
     now_option,
     queue_option,
+    reading,
     since_option,
     until_option,
 )
@@ -71,22 +70,16 @@ def report_html(
     from ivr.metrics.exporting import Job, cpus, read_funnel
     from ivr.metrics.history import queues_of
     from ivr.metrics.html_report import ReportInput, leg_figures, render_report
-    from ivr.metrics.model import Width
     from ivr.metrics.report_staffing import Presence, staffing_figures
-    from ivr.metrics.source import Hotlines, NoDatabase, Scope, Source, bulk_reading, consume, store_target
+    from ivr.metrics.source import Hotlines, Scope, Source, bulk_reading, consume
     from ivr.metrics.staffing import policy_of
     from ivr.records.store import CallStore, StoreError
     from survey_engine.store import SurveyStore
 
     command = "report html"
     loaded = load(command, config_dir)
-    try:
-        target = store_target(loaded, db)
-    except NoDatabase as exc:
-        fail(command, str(exc))
-    first, last = days(command, since, until)
+    target, first, last, width = reading(command, loaded, db, since, until, minutes)
     settings = loaded.server.metrics
-    width = cast(Width, MINUTES[minutes] if minutes is not None else settings.interval_minutes)
     hotlines = Hotlines.from_config(loaded)
     scope = Scope(first, last, queue, hotline)
     # One clock for everything on the page: a queue fed by hotlines in two zones gets one row per day.
@@ -169,20 +162,14 @@ def report_wrapups(
     pending         = asked, and there is still time
     code compliance = coded / answered
     """
-    from ivr.metrics.model import Width
-    from ivr.metrics.source import Hotlines, NoDatabase, Scope, Source, bulk_reading, consume, store_target
+    from ivr.metrics.source import Hotlines, Scope, Source, bulk_reading, consume
     from ivr.metrics.wrapups import wrap_up_intervals
     from ivr.records.store import CallStore, StoreError
 
     command = "report wrapups"
     loaded = load(command, config_dir)
-    try:
-        target = store_target(loaded, db)
-    except NoDatabase as exc:
-        fail(command, str(exc))
-    first, last = days(command, since, until)
+    target, first, last, width = reading(command, loaded, db, since, until, minutes)
     settings = loaded.server.metrics
-    width = cast(Width, MINUTES[minutes] if minutes is not None else settings.interval_minutes)
     hotlines = Hotlines.from_config(loaded)
     asked = wrap_up_queues(loaded)
 
