@@ -16,7 +16,7 @@ from typing import Any
 from ivr.records.masking import Policy, mask_caller
 from ivr.records.model import EventKind, PathEvent
 from routing.classify import normalize_number
-from routing.crm import crm_link
+from routing.agent_leg import customer_kind
 from routing.offers import Offer
 
 # Call variables the flow sets itself: not self-service answers.
@@ -130,7 +130,6 @@ def build_pop(
     may_see_number: bool,
     vip_numbers: Sequence[str],
     returning_days: float,
-    crm_template: str | None,
 ) -> Pop:
     caller = offer.caller
     why: list[str] = []
@@ -143,20 +142,12 @@ def build_pop(
         why.append(f"returning: called before within {returning_days:g} days (last {last})")
     if caller.affinity_agent is not None:
         why.append(f"affinity: last served by agent {caller.affinity_agent}")
-    customer = "vip" if caller.vip else "returning" if caller.returning else "new"
+    customer = customer_kind(caller)
     answers = tuple(sorted((k, v) for k, v in offer.variables.items() if k not in _OWN_VARIABLES))
-    template = crm_template or offer.crm_url
-    link = None
-    if template:
-        try:
-            link = crm_link(template, caller=offer.caller_number, call_id=offer.call_id, queue=offer.queue,
-                            hotline=offer.hotline, language=offer.language)
-        except ValueError:  # `ivr check` reports the template; the pop goes without the link
-            link = None
     return Pop(
         call_id=offer.call_id, agent_id=offer.agent_id, queue=offer.queue, hotline=offer.hotline,
         caller=shown_number(offer.caller_number, policy, may_see=may_see_number) or "withheld",
         language=offer.language, customer=customer, why=tuple(why), enqueued_at=caller.enqueued_at,
-        offered_at=offer.at, path=menu_path(offer.events), answers=answers, crm_url=link,
+        offered_at=offer.at, path=menu_path(offer.events), answers=answers, crm_url=offer.crm_link,
         history=tuple(history), open_items=tuple(open_items),
     )

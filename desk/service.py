@@ -175,7 +175,6 @@ class DeskService:
 
     async def _pop(self, offer: Offer) -> None:
         routing = self.routing()
-        queue = self._queue(offer.queue)
         now = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
         try:
             history, items = await asyncio.wait_for(self.history.of_number(offer.caller_number, now), HISTORY_BUDGET)
@@ -191,7 +190,6 @@ class DeskService:
             may_see_number=Role.AGENT in self.full_number_roles,
             vip_numbers=classification.vip_numbers if classification is not None else (),
             returning_days=classification.returning_within_days if classification is not None else 0.0,
-            crm_template=queue.crm_url if queue is not None else None,
         )
         desk = self._desk(offer.agent_id)
         if desk.current == offer.call_id:  # not missed meanwhile: a page that reconnects gets it

@@ -28,7 +28,7 @@ class Offer:
     at: float  # epoch seconds
     events: tuple[PathEvent, ...]  # the call's path so far (menus, keys, lookups)
     variables: Mapping[str, str]  # the flow's call variables (`set` nodes, lookup results)
-    crm_url: str | None = None  # the hotline's CRM link template (a queue's own wins)
+    crm_link: str | None = None  # the CRM link (the queue's template, else the hotline's), filled in
 
 
 class OfferWatcher(Protocol):

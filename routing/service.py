@@ -520,10 +520,11 @@ class Acd:
         stay.reserved = agent_id
         stay.offers += 1
         await self.state.note_offered(stay.name, agent_id)
+        pop_url = _pop_url(call, stay)  # the same link on the agent's phone and page
         self._tell("offered", lambda watcher: watcher.offered(Offer(
             call_id=call.call_id, hotline=call.hotline, caller_number=call.caller_number, language=call.language,
             queue=stay.name, agent_id=agent_id, caller=stay.caller, at=started, events=tuple(call.events),
-            variables=dict(call.variables), crm_url=call.crm_url)))
+            variables=dict(call.variables), crm_link=pop_url)))
         # Should this controller stop or die during the Dial, the dialplan hangs up when the
         # agent's call is over, instead of queueing the caller again (extensions_ivr.conf).
         await channel.set_variable("IVR_STATUS", "AGENT")
@@ -531,7 +532,7 @@ class Acd:
         ring = stay.queue.ring_timeout
         dialed = self.clock()
         dial = asyncio.ensure_future(channel.exec(
-            "Dial", *_agent_dial(call, stay, agent.endpoint, ring), timeout=ring + LONGEST_CALL))
+            "Dial", *_agent_dial(call, stay, agent.endpoint, ring, pop_url), timeout=ring + LONGEST_CALL))
         marked = False
         waiter = stay.waiter
         if waiter is not None:  # held for the Dial: restored if Redis restarts empty meanwhile
@@ -735,20 +736,26 @@ def _excluding(caller: Caller, agent_id: str) -> Caller:
     )
 
 
-def _agent_dial(call: AcdCall, stay: _Stay, endpoint: str, ring: float) -> tuple[str, str, str]:
-    """Dial's arguments for ringing an agent, the call's context as SIP headers on the agent's
-    leg (routing.agent_leg). The CRM link: the queue's template, else the hotline's; a
-    template that cannot be filled in (`ivr check` reports it) is left out, never the call."""
-    template = stay.queue.crm_url or call.crm_url
-    pop_url = None
-    if template:
-        try:
-            pop_url = crm_link(template, caller=call.caller_number, call_id=call.call_id, queue=stay.name,
-                               hotline=call.hotline, language=call.language)
-        except ValueError as exc:
-            log.warning("call %s: CRM URL template of queue %s left out: %s", call.call_id, stay.name, exc)
+def _agent_dial(call: AcdCall, stay: _Stay, endpoint: str, ring: float, pop_url: str | None) -> tuple[str, str, str]:
+    """Dial's arguments for ringing an agent: the call's context as SIP headers on the agent's
+    leg (routing.agent_leg)."""
     return agent_dial_arguments(endpoint, ring, call_id=call.call_id, queue=stay.name, hotline=call.hotline,
                                 language=call.language, customer=customer_kind(stay.caller), pop_url=pop_url)
+
+
+def _pop_url(call: AcdCall, stay: _Stay) -> str | None:
+    """The call's CRM link, for the agent's INVITE (routing.agent_leg) and the desk's pop: the
+    queue's template, else the hotline's; a template that cannot be filled in (`ivr check`
+    reports it) is left out, never the call."""
+    template = stay.queue.crm_url or call.crm_url
+    if not template:
+        return None
+    try:
+        return crm_link(template, caller=call.caller_number, call_id=call.call_id, queue=stay.name,
+                        hotline=call.hotline, language=call.language)
+    except ValueError as exc:
+        log.warning("call %s: CRM URL template of queue %s left out: %s", call.call_id, stay.name, exc)
+        return None
 
 
 def _talk(answered_time: str | None, dial_length: float) -> float:

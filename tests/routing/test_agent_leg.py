@@ -158,18 +158,22 @@ def stay(crm_url: str | None, *, vip: bool = False, returning: bool = False) -> 
     return service._Stay("billing", QueueConfig(crm_url=crm_url), caller)
 
 
+def agent_dial(call: service.AcdCall, stay: service._Stay) -> tuple[str, str, str]:
+    """The Dial the ACD sends for this offer (its CRM link worked out once, as in `_offer`)."""
+    return service._agent_dial(call, stay, "PJSIP/1001", 15, service._pop_url(call, stay))
+
+
 def test_the_queue_crm_url_wins_over_the_hotline_one() -> None:
-    options = service._agent_dial(acd_call("https://hotline.example/?c={call_id}"),
-                                  stay("https://queue.example/?p={caller}&q={queue}"), "PJSIP/1001", 15)[2]
+    options = agent_dial(acd_call("https://hotline.example/?c={call_id}"),
+                         stay("https://queue.example/?p={caller}&q={queue}"))[2]
     assert options.endswith("^en-US^new^https://queue.example/?p=%2B8613700000001&q=billing))")
-    options = service._agent_dial(acd_call("https://hotline.example/?c={call_id}"), stay(None, returning=True),
-                                  "PJSIP/1001", 15)[2]
+    options = agent_dial(acd_call("https://hotline.example/?c={call_id}"), stay(None, returning=True))[2]
     assert options == "gb(ivr-agent-headers^s^1(call-9^billing^4008001234^en-US^returning^https://hotline.example/?c=call-9))"
-    assert service._agent_dial(acd_call(None), stay(None, vip=True, returning=True), "PJSIP/1001", 15) == (
+    assert agent_dial(acd_call(None), stay(None, vip=True, returning=True)) == (
         "PJSIP/1001", "15", "gb(ivr-agent-headers^s^1(call-9^billing^4008001234^en-US^vip))")
 
 
 def test_a_broken_template_costs_the_link_not_the_call(caplog: pytest.LogCaptureFixture) -> None:
-    options = service._agent_dial(acd_call("https://x.example/{agent}"), stay(None), "PJSIP/1001", 15)[2]
+    options = agent_dial(acd_call("https://x.example/{agent}"), stay(None))[2]
     assert options == "gb(ivr-agent-headers^s^1(call-9^billing^4008001234^en-US^new))"
     assert "CRM URL template" in caplog.text
